@@ -1,0 +1,7 @@
+"""keras-ssm: state space sequence models for Keras 3."""
+
+from keras_ssm import layers
+from keras_ssm import ops
+from keras_ssm import optimizers
+
+__version__ = "0.1.0"

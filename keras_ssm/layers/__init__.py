@@ -1,0 +1,5 @@
+"""Sequence layers: (batch, length, channels) in and out."""
+
+from keras_ssm.layers.base import SequenceLayer
+from keras_ssm.layers.s4d import S4D
+from keras_ssm.layers.s4d_block import S4DBlock

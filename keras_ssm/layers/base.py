@@ -1,0 +1,116 @@
+"""Shared plumbing of the sequence layers: shapes, masks, SSM weights."""
+
+import keras
+from keras import ops
+
+# Anchored regexes of the SSM-dynamics weights (dt, A, ...). They get no
+# weight decay; `keras_ssm.optimizers` reads this set. Each layer module adds
+# its names with `register_ssm_parameters` at import time.
+_SSM_PARAMETER_NAMES = set()
+
+
+def register_ssm_parameters(*names):
+    """Marks weight names as SSM parameters (no weight decay, own lr)."""
+    _SSM_PARAMETER_NAMES.update(names)
+
+
+def ssm_parameter_patterns():
+    """Anchored regexes that match every registered SSM weight name.
+
+    Pass them to `optimizer.exclude_from_weight_decay(var_names=...)`.
+    """
+    return [f"^{name}$" for name in sorted(_SSM_PARAMETER_NAMES)]
+
+
+class SequenceLayer(keras.layers.Layer):
+    """Base class of the layers that map (batch, length, channels) to itself.
+
+    It validates input shapes with errors that name the problem, zeroes padded
+    steps when a mask is given, and declares the recurrent interface
+    (`get_initial_state`, `step`) that causal subclasses implement.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def _validate_input_shape(self, input_shape):
+        """Returns the channel count of a (batch, length, channels) shape."""
+        if len(input_shape) != 3:
+            raise ValueError(
+                f"{self.__class__.__name__} expects inputs of shape "
+                f"(batch, length, channels), i.e. rank 3; got shape "
+                f"{tuple(input_shape)} (rank {len(input_shape)})."
+            )
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(
+                f"{self.__class__.__name__} needs a known channel dimension; "
+                f"got shape {tuple(input_shape)}."
+            )
+        return int(channels)
+
+    def _check_call_shape(self, inputs, channels):
+        """Raises if `inputs` does not match the built channel count."""
+        shape = tuple(inputs.shape)
+        if len(shape) != 3:
+            raise ValueError(
+                f"{self.__class__.__name__} expects inputs of shape "
+                f"(batch, length, {channels}); got rank {len(shape)} shape "
+                f"{shape}."
+            )
+        if shape[-1] is not None and shape[-1] != channels:
+            raise ValueError(
+                f"{self.__class__.__name__} was built for {channels} "
+                f"channels; got inputs of shape {shape} (expected "
+                f"(batch, length, {channels}))."
+            )
+
+    def _check_step_shape(self, inputs_t, channels):
+        shape = tuple(inputs_t.shape)
+        if len(shape) != 2 or (shape[-1] is not None and shape[-1] != channels):
+            raise ValueError(
+                f"{self.__class__.__name__}.step expects `inputs_t` of shape "
+                f"(batch, {channels}); got {shape}."
+            )
+
+    def add_ssm_weight(self, name, shape, initializer, **kwargs):
+        """Adds a float32 weight that is never autocast (dt, A, ...).
+
+        The name is registered as an SSM parameter so that optimizers built
+        with `keras_ssm.optimizers` exclude it from weight decay.
+        """
+        register_ssm_parameters(name)
+        return self.add_weight(
+            name=name,
+            shape=shape,
+            initializer=initializer,
+            dtype="float32",
+            autocast=False,
+            **kwargs,
+        )
+
+    @staticmethod
+    def apply_mask(x, mask):
+        """Zeroes the steps where `mask` is False; identity if mask is None."""
+        if mask is None:
+            return x
+        return x * ops.cast(ops.expand_dims(mask, -1), x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+    def get_initial_state(self, batch_size):
+        """Zero recurrent state for `batch_size` sequences."""
+        raise NotImplementedError(
+            f"{self.__class__.__name__} has no recurrent mode."
+        )
+
+    def step(self, inputs_t, state):
+        """Advances one time step: `(batch, channels)` -> `(outputs, state)`."""
+        raise NotImplementedError(
+            f"{self.__class__.__name__} has no recurrent mode."
+        )

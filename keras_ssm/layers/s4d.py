@@ -1,0 +1,384 @@
+"""S4D: the diagonal state space layer (Gu, Gupta, Goel, Re, 2022).
+
+Per channel h, an N-state diagonal complex SSM kept as N/2 conjugate pairs:
+
+    x'(t) = A x(t) + B u(t),   y(t) = 2 Re(C x(t)) + D u(t),   B = 1.
+
+Discretised with step dt (ZOH or bilinear) it unrolls into the convolution
+kernel K[l] = 2 Re sum_n C_n dB_n dA_n^l (a Vandermonde product), applied with
+an FFT in training mode, or run as a recurrence one step at a time.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_ssm.layers.base import SequenceLayer
+from keras_ssm.ops import complex as cplx
+from keras_ssm.ops.fft_conv import fft_conv
+
+INITS = ("lin", "inv", "real", "legs")
+DISCRETIZATIONS = ("zoh", "bilinear")
+
+
+def hippo_legs_diagonal(d_state):
+    """Eigenvalues of the normal part of HiPPO-LegS, upper half-plane.
+
+    LegS is A = S - P P^T with P_n = sqrt(n + 1/2); S = -I/2 + skew, so its
+    eigenvalues are -1/2 + i w. Returns the N/2 with w > 0, sorted by w.
+    """
+    n = np.arange(d_state)
+    q = np.sqrt(2 * n + 1.0)
+    skew = 0.5 * np.outer(q, q)
+    skew = np.tril(skew, -1) - np.triu(skew, 1)  # lower -, upper + halves
+    eig = np.linalg.eigvals(-0.5 * np.eye(d_state) - skew)
+    eig = eig[eig.imag > 0]
+    eig = eig[np.argsort(eig.imag)]
+    return eig.real, eig.imag
+
+
+def diagonal_init(init, d_state, freq_scale=1.0):
+    """Real and imaginary parts of the N/2 diagonal entries of A.
+
+    - "lin" (S4D-Lin): A_n = -1/2 + i pi n.
+    - "inv" (S4D-Inv): A_n = -1/2 + i N/pi (N/(2n+1) - 1).
+    - "real" (S4D-Real): A_n = -(n+1).
+    - "legs": the diagonal of the normal part of HiPPO-LegS.
+
+    `freq_scale` multiplies the imaginary parts: the initialisation-scaling
+    knob of "Tuning Frequency Bias of State Space Models" (Yu et al.).
+    """
+    half = np.arange(d_state // 2, dtype=np.float64)
+    if init == "lin":
+        real, imag = np.full_like(half, -0.5), math.pi * half
+    elif init == "inv":
+        imag = d_state / math.pi * (d_state / (2 * half + 1) - 1)
+        real = np.full_like(half, -0.5)
+    elif init == "real":
+        real, imag = -(half + 1), np.zeros_like(half)
+    elif init == "legs":
+        real, imag = hippo_legs_diagonal(d_state)
+    else:
+        raise ValueError(f"`init` must be one of {INITS}, got {init!r}.")
+    return real, freq_scale * imag
+
+
+def _constant(value):
+    def initializer(shape, dtype=None):
+        return ops.cast(ops.broadcast_to(np.asarray(value), shape), dtype)
+
+    return initializer
+
+
+def sobolev_filter(order):
+    """The Sobolev filter (1 + j / J)^order over rfft bins j = 0..J-1.
+
+    `order` > 0 boosts high frequencies, < 0 damps them ("Tuning Frequency
+    Bias of State Space Models", Yu et al.). `order` may be a float or a
+    per-channel tensor of shape (channels,).
+    """
+
+    def spectral_filter(num_bins):
+        j = ops.cast(ops.arange(num_bins), "float32")
+        base = 1.0 + j / ops.cast(num_bins, "float32")
+        beta = ops.reshape(ops.cast(order, "float32"), (-1, 1))
+        return ops.exp(beta * ops.log(base)[None, :])
+
+    return spectral_filter
+
+
+@keras.saving.register_keras_serializable(package="keras_ssm")
+class S4D(SequenceLayer):
+    """Diagonal state space layer (S4D) with FFT convolution and step mode.
+
+    Maps `(batch, length, channels)` to the same shape. Each channel owns a
+    `d_state`-dimensional diagonal complex SSM (d_state/2 conjugate pairs),
+    with A = -exp(log_A_real) + i A_imag, per-channel step dt =
+    exp(log_dt), output C and skip D (B is absorbed into C). Training uses
+    the kernel K[l] = 2 Re sum_n C_n dB_n dA_n^l and an FFT convolution in
+    float32; `step` runs the same system as a recurrence.
+
+    The SSM parameters (`log_dt`, `log_A_real`, `A_imag`, and the Sobolev
+    exponent) are float32 weights that are never autocast and get no weight
+    decay from `keras_ssm.optimizers.ssm_adamw`.
+
+    Args:
+        d_state: state size N (even, >= 2); N/2 complex modes per channel.
+        dt_min: lower bound of the log-uniform initial step.
+        dt_max: upper bound of the log-uniform initial step.
+        init: "lin" (S4D-Lin), "inv" (S4D-Inv), "real" (S4D-Real) or
+            "legs" (diagonal of HiPPO-LegS).
+        discretization: "zoh" (zero-order hold) or "bilinear".
+        bidirectional: add an anti-causal kernel with its own C (no `step`).
+        freq_scale: factor on the imaginary parts of A at initialisation
+            (frequency-bias tuning; > 1 favours higher frequencies).
+        sobolev_order: exponent beta of the Sobolev filter (1 + j/J)^beta on
+            the kernel's frequency response; 0 disables it.
+        trainable_sobolev: learn a per-channel beta, initialised to
+            `sobolev_order`.
+        dt_scale: factor on dt at call time (temporal refinement: sampling
+            twice as finely goes with `dt_scale=0.5`).
+        dropout: dropout rate on the output.
+        C_initializer: initializer of the real and imaginary parts of C
+            (default normal with variance 1/2 each, i.e. C ~ CN(0, 1)).
+        D_initializer: initializer of the skip D (default standard normal).
+        C_regularizer: regularizer of the real and imaginary parts of C.
+        D_regularizer: regularizer of D.
+
+    Example:
+
+    >>> layer = keras_ssm.layers.S4D(d_state=64)
+    >>> y = layer(keras.random.normal((2, 1024, 16)))  # (2, 1024, 16)
+    >>> state = layer.get_initial_state(2)
+    >>> y_t, state = layer.step(keras.random.normal((2, 16)), state)
+    """
+
+    def __init__(
+        self,
+        d_state=64,
+        dt_min=0.001,
+        dt_max=0.1,
+        init="lin",
+        discretization="zoh",
+        bidirectional=False,
+        freq_scale=1.0,
+        sobolev_order=0.0,
+        trainable_sobolev=False,
+        dt_scale=1.0,
+        dropout=0.0,
+        C_initializer=None,
+        D_initializer="random_normal_unit",
+        C_regularizer=None,
+        D_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(d_state, int) or d_state < 2 or d_state % 2:
+            raise ValueError(
+                f"`d_state` must be an even integer >= 2, got {d_state!r}."
+            )
+        if not 0 < dt_min < dt_max:
+            raise ValueError(
+                "`dt_min` and `dt_max` must satisfy 0 < dt_min < dt_max, got "
+                f"dt_min={dt_min}, dt_max={dt_max}."
+            )
+        if init not in INITS:
+            raise ValueError(f"`init` must be one of {INITS}, got {init!r}.")
+        if discretization not in DISCRETIZATIONS:
+            raise ValueError(
+                f"`discretization` must be one of {DISCRETIZATIONS}, got "
+                f"{discretization!r}."
+            )
+        if not freq_scale > 0:
+            raise ValueError(f"`freq_scale` must be > 0, got {freq_scale}.")
+        if not dt_scale > 0:
+            raise ValueError(f"`dt_scale` must be > 0, got {dt_scale}.")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"`dropout` must be in [0, 1), got {dropout}.")
+        self.d_state = d_state
+        self.dt_min = float(dt_min)
+        self.dt_max = float(dt_max)
+        self.init = init
+        self.discretization = discretization
+        self.bidirectional = bool(bidirectional)
+        self.freq_scale = float(freq_scale)
+        self.sobolev_order = float(sobolev_order)
+        self.trainable_sobolev = bool(trainable_sobolev)
+        self.dt_scale = float(dt_scale)
+        self.dropout = float(dropout)
+        if C_initializer is None:
+            C_initializer = keras.initializers.RandomNormal(
+                stddev=math.sqrt(0.5)
+            )
+        if D_initializer == "random_normal_unit":
+            D_initializer = keras.initializers.RandomNormal(stddev=1.0)
+        self.C_initializer = keras.initializers.get(C_initializer)
+        self.D_initializer = keras.initializers.get(D_initializer)
+        self.C_regularizer = keras.regularizers.get(C_regularizer)
+        self.D_regularizer = keras.regularizers.get(D_regularizer)
+        self.dropout_layer = keras.layers.Dropout(self.dropout)
+
+    def build(self, input_shape):
+        channels = self._validate_input_shape(input_shape)
+        self.channels = channels
+        modes = self.d_state // 2
+        directions = 2 if self.bidirectional else 1
+        real, imag = diagonal_init(self.init, self.d_state, self.freq_scale)
+        self.log_dt = self.add_ssm_weight(
+            "log_dt",
+            (channels,),
+            keras.initializers.RandomUniform(
+                math.log(self.dt_min), math.log(self.dt_max)
+            ),
+        )
+        self.log_A_real = self.add_ssm_weight(
+            "log_A_real", (channels, modes), _constant(np.log(-real))
+        )
+        self.A_imag = self.add_ssm_weight(
+            "A_imag", (channels, modes), _constant(imag)
+        )
+        self.C_real = self.add_weight(
+            name="C_real",
+            shape=(directions, channels, modes),
+            initializer=self.C_initializer,
+            regularizer=self.C_regularizer,
+        )
+        self.C_imag = self.add_weight(
+            name="C_imag",
+            shape=(directions, channels, modes),
+            initializer=self.C_initializer,
+            regularizer=self.C_regularizer,
+        )
+        self.D = self.add_weight(
+            name="D",
+            shape=(channels,),
+            initializer=self.D_initializer,
+            regularizer=self.D_regularizer,
+        )
+        if self.trainable_sobolev:
+            self.sobolev_beta = self.add_ssm_weight(
+                "sobolev_beta", (channels,), _constant(self.sobolev_order)
+            )
+        else:
+            self.sobolev_beta = None
+
+    # -- the SSM in discrete time --------------------------------------------
+
+    def _A(self):
+        return -ops.exp(self.log_A_real), ops.convert_to_tensor(self.A_imag)
+
+    def discretize(self, dt_scale=None):
+        """Returns log(dA), dB (complex pairs, (channels, d_state/2)).
+
+        ZOH: dA = exp(dt A), dB = (exp(dt A) - 1) / A.
+        Bilinear: dA = (1 + dt A/2) / (1 - dt A/2), dB = dt / (1 - dt A/2).
+        """
+        scale = self.dt_scale if dt_scale is None else dt_scale
+        dt = ops.exp(self.log_dt)[:, None] * scale
+        A = self._A()
+        dtA = cplx.cscale(A, dt)
+        if self.discretization == "zoh":
+            log_dA = dtA
+            dB = cplx.cdiv(cplx.csub(cplx.cexp(dtA), (1.0, 0.0)), A)
+        else:
+            half = cplx.cscale(dtA, 0.5)
+            denom = cplx.csub((1.0, 0.0), half)
+            dA = cplx.cdiv(cplx.cadd((1.0, 0.0), half), denom)
+            log_dA = cplx.clog(dA)
+            dB = cplx.cdiv((dt, ops.zeros_like(dt)), denom)
+        return log_dA, dB
+
+    def kernel(self, length, dt_scale=None):
+        """The convolution kernel, shape (directions, channels, length).
+
+        K[l] = 2 Re sum_n C_n dB_n dA_n^l, a Vandermonde product in float32.
+        """
+        log_dA, dB = self.discretize(dt_scale)
+        C = (self.C_real, self.C_imag)
+        CB = cplx.cmul(C, (dB[0][None], dB[1][None]))
+        steps = ops.cast(ops.arange(length), "float32")
+        powers = cplx.cexp(
+            (log_dA[0][..., None] * steps, log_dA[1][..., None] * steps)
+        )
+        return 2.0 * (
+            ops.einsum("dhm,hml->dhl", CB[0], powers[0])
+            - ops.einsum("dhm,hml->dhl", CB[1], powers[1])
+        )
+
+    def spectral_filter(self):
+        """The Sobolev filter of the kernel, or None when disabled."""
+        if self.sobolev_beta is not None:
+            return sobolev_filter(self.sobolev_beta)
+        if self.sobolev_order != 0.0:
+            return sobolev_filter(self.sobolev_order)
+        return None
+
+    # -- modes -----------------------------------------------------------------
+
+    def call(self, inputs, mask=None, training=None, dt_scale=None):
+        self._check_call_shape(inputs, self.channels)
+        u = self.apply_mask(inputs, mask)
+        length = u.shape[1] if u.shape[1] is not None else ops.shape(u)[1]
+        k = self.kernel(length, dt_scale)
+        y = fft_conv(
+            u,
+            k[0],
+            k[1] if self.bidirectional else None,
+            spectral_filter=self.spectral_filter(),
+        )
+        y = y + u * ops.cast(self.D, u.dtype)
+        y = self.dropout_layer(y, training=training)
+        return self.apply_mask(y, mask)
+
+    def get_initial_state(self, batch_size):
+        """Zero state: a (real, imag) pair of (batch, channels, d_state/2)."""
+        shape = (batch_size, self.channels, self.d_state // 2)
+        return ops.zeros(shape, "float32"), ops.zeros(shape, "float32")
+
+    def step(self, inputs_t, state, dt_scale=None):
+        """One recurrent step: x = dA x + dB u, y = 2 Re(C x) + D u.
+
+        Args:
+            inputs_t: tensor of shape `(batch, channels)`.
+            state: the pair returned by `get_initial_state` or `step`.
+            dt_scale: optional factor on dt (defaults to `self.dt_scale`).
+
+        Returns:
+            `(outputs_t, new_state)`, outputs of shape `(batch, channels)`.
+        """
+        if self.bidirectional:
+            raise ValueError(
+                "S4D.step is only defined for the causal layer; this one has "
+                "bidirectional=True."
+            )
+        if self.sobolev_beta is not None or self.sobolev_order != 0.0:
+            raise ValueError(
+                "S4D.step is not defined with a Sobolev filter "
+                "(sobolev_order != 0): the filtered kernel has no state-space "
+                "recurrence."
+            )
+        self._check_step_shape(inputs_t, self.channels)
+        out_dtype = inputs_t.dtype
+        u = ops.cast(inputs_t, "float32")
+        log_dA, dB = self.discretize(dt_scale)
+        dA = cplx.cexp(log_dA)
+        drive = cplx.cscale(dB, u[..., None])
+        x = cplx.cadd(cplx.cmul(dA, state), drive)
+        y = 2.0 * ops.sum(
+            self.C_real[0] * x[0] - self.C_imag[0] * x[1], axis=-1
+        )
+        y = y + self.D * u
+        return ops.cast(y, out_dtype), x
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "d_state": self.d_state,
+                "dt_min": self.dt_min,
+                "dt_max": self.dt_max,
+                "init": self.init,
+                "discretization": self.discretization,
+                "bidirectional": self.bidirectional,
+                "freq_scale": self.freq_scale,
+                "sobolev_order": self.sobolev_order,
+                "trainable_sobolev": self.trainable_sobolev,
+                "dt_scale": self.dt_scale,
+                "dropout": self.dropout,
+                "C_initializer": keras.initializers.serialize(
+                    self.C_initializer
+                ),
+                "D_initializer": keras.initializers.serialize(
+                    self.D_initializer
+                ),
+                "C_regularizer": keras.regularizers.serialize(
+                    self.C_regularizer
+                ),
+                "D_regularizer": keras.regularizers.serialize(
+                    self.D_regularizer
+                ),
+            }
+        )
+        return config

@@ -1,0 +1,130 @@
+"""The residual S4D block that users stack."""
+
+import keras
+
+from keras_ssm.layers.base import SequenceLayer
+from keras_ssm.layers.s4d import S4D
+
+
+def make_norm(norm, name):
+    """A channel normalisation layer: "layer", "batch" or "rms"."""
+    if norm == "layer":
+        return keras.layers.LayerNormalization(epsilon=1e-5, name=name)
+    if norm == "batch":
+        return keras.layers.BatchNormalization(name=name)
+    if norm == "rms":
+        return keras.layers.RMSNormalization(epsilon=1e-5, name=name)
+    raise ValueError(
+        f"`norm` must be one of ('layer', 'batch', 'rms'), got {norm!r}."
+    )
+
+
+@keras.saving.register_keras_serializable(package="keras_ssm")
+class S4DBlock(SequenceLayer):
+    """Residual S4D block: norm, S4D, GELU, dropout, GLU projection, residual.
+
+    With `prenorm=True`: x + Dropout(GLU(Dropout(GELU(S4D(Norm(x)))))).
+    With `prenorm=False`: Norm(x + ...), as in the S4 reference's post-norm.
+    The GLU projection is Dense(2 d) followed by a gated linear unit.
+
+    Args:
+        d_state: state size of the S4D layer.
+        norm: "layer" (default), "batch" or "rms".
+        prenorm: normalise before (True) or after (False) the residual.
+        dropout: dropout rate after the activation and after the projection.
+        activation: activation after the S4D layer (default "gelu").
+        **s4d_kwargs: other arguments of `S4D` (`init`, `bidirectional`,
+            `dt_min`, `dt_max`, `freq_scale`, ...), together with the usual
+            layer keyword arguments (`name`, `dtype`).
+
+    Example:
+
+    >>> model = keras.Sequential([
+    ...     keras.Input((None, 16)),
+    ...     keras_ssm.layers.S4DBlock(d_state=64),
+    ...     keras_ssm.layers.S4DBlock(d_state=64),
+    ...     keras.layers.GlobalAveragePooling1D(),
+    ...     keras.layers.Dense(10),
+    ... ])
+    """
+
+    def __init__(
+        self,
+        d_state=64,
+        norm="layer",
+        prenorm=True,
+        dropout=0.0,
+        activation="gelu",
+        **kwargs,
+    ):
+        layer_kwargs = {
+            k: kwargs.pop(k)
+            for k in ("name", "dtype", "trainable")
+            if k in kwargs
+        }
+        super().__init__(**layer_kwargs)
+        self.d_state = d_state
+        self.norm = norm
+        self.prenorm = bool(prenorm)
+        self.dropout = float(dropout)
+        self.activation = keras.activations.get(activation)
+        self.s4d_kwargs = kwargs
+        self.norm_layer = make_norm(norm, "norm")
+        self.s4d = S4D(d_state=d_state, dtype=self.dtype_policy, **kwargs)
+        self.dropout_layer = keras.layers.Dropout(self.dropout)
+
+    def build(self, input_shape):
+        channels = self._validate_input_shape(input_shape)
+        self.channels = channels
+        self.norm_layer.build(input_shape)
+        self.s4d.build(input_shape)
+        self.output_projection = keras.layers.Dense(
+            2 * channels, dtype=self.dtype_policy, name="output_projection"
+        )
+        self.output_projection.build(input_shape)
+
+    def call(self, inputs, mask=None, training=None):
+        self._check_call_shape(inputs, self.channels)
+        x = (
+            self.norm_layer(inputs, training=training)
+            if self.prenorm
+            else inputs
+        )
+        x = self.s4d(x, mask=mask, training=training)
+        x = self.dropout_layer(self.activation(x), training=training)
+        value, gate = keras.ops.split(self.output_projection(x), 2, axis=-1)
+        x = self.dropout_layer(
+            value * keras.ops.sigmoid(gate), training=training
+        )
+        x = inputs + x
+        if not self.prenorm:
+            x = self.norm_layer(x, training=training)
+        return self.apply_mask(x, mask)
+
+    def get_initial_state(self, batch_size):
+        return self.s4d.get_initial_state(batch_size)
+
+    def step(self, inputs_t, state):
+        """One recurrent step of the block (causal, pre- or post-norm)."""
+        x = self.norm_layer(inputs_t) if self.prenorm else inputs_t
+        x, state = self.s4d.step(x, state)
+        x = self.activation(x)
+        value, gate = keras.ops.split(self.output_projection(x), 2, axis=-1)
+        x = inputs_t + value * keras.ops.sigmoid(gate)
+        if not self.prenorm:
+            x = self.norm_layer(x)
+        return x, state
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "d_state": self.d_state,
+                "norm": self.norm,
+                "prenorm": self.prenorm,
+                "dropout": self.dropout,
+                "activation": keras.activations.serialize(self.activation),
+                **self.s4d_kwargs,
+            }
+        )
+        return config

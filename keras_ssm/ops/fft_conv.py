@@ -1,0 +1,93 @@
+"""Long convolutions through the FFT, the training path of every SSM layer."""
+
+from keras import ops
+
+
+def next_fast_length(n):
+    """Smallest 5-smooth integer (2^a 3^b 5^c) that is >= `n`.
+
+    FFT libraries on every backend are fast on such lengths, and a 5-smooth
+    length wastes less padding than the next power of two.
+    """
+    n = int(n)
+    if n <= 1:
+        return 1
+    best = 1 << (n - 1).bit_length()
+    power5 = 1
+    while power5 < best:
+        power35 = power5
+        while power35 < best:
+            candidate = power35
+            while candidate < n:
+                candidate *= 2
+            best = min(best, candidate)
+            power35 *= 3
+        power5 *= 5
+    return best
+
+
+def two_sided_kernel(kernel, kernel_backward, fft_length):
+    """Lays out a bidirectional kernel on a circle of `fft_length` taps.
+
+    Forward taps sit at lags 0..L-1 (positions 0..L-1); backward tap `j`
+    sits at lag -(j+1), i.e. at position `fft_length - 1 - j`, as in the S4
+    and ETSMLP references. Requires `fft_length >= 2 L`.
+    """
+    length = ops.shape(kernel)[-1]
+    channels = kernel.shape[0]
+    gap = ops.zeros((channels, fft_length - 2 * length), dtype=kernel.dtype)
+    return ops.concatenate(
+        [kernel, gap, ops.flip(kernel_backward, axis=-1)], axis=-1
+    )
+
+
+def fft_conv(inputs, kernel, kernel_backward=None, spectral_filter=None):
+    """Convolves each channel of `inputs` with its own long kernel.
+
+    Computes y[b, t, h] = sum_l kernel[h, l] * u[b, t - l, h] (causal), plus,
+    when `kernel_backward` is given, sum_j kernel_backward[h, j] *
+    u[b, t + 1 + j, h] (anti-causal taps at lags -1, -2, ...). The FFT runs in
+    float32 whatever the compute dtype, with zero padding to a fast length
+    >= 2L so that the circular convolution equals the linear one.
+
+    Args:
+        inputs: tensor of shape `(batch, length, channels)`.
+        kernel: tensor of shape `(channels, length)`, taps at lags 0..L-1.
+        kernel_backward: optional tensor of shape `(channels, length)`,
+            tap `j` at lag -(j+1).
+        spectral_filter: optional callable `num_bins -> (channels | 1,
+            num_bins)` real tensor that multiplies the kernel's frequency
+            response (e.g. the Sobolev filter of the frequency-bias paper).
+
+    Returns:
+        Tensor of shape `(batch, length, channels)` in the dtype of `inputs`.
+
+    Example:
+
+    >>> u = keras.random.normal((2, 100, 4))
+    >>> k = keras.random.normal((4, 100))
+    >>> fft_conv(u, k).shape
+    (2, 100, 4)
+    """
+    out_dtype = inputs.dtype
+    length = inputs.shape[1]
+    if length is None:
+        length = ops.shape(inputs)[1]
+        fft_length = 2 * length
+    else:
+        fft_length = next_fast_length(2 * length)
+    u = ops.transpose(ops.cast(inputs, "float32"), (0, 2, 1))
+    k = ops.cast(kernel, "float32")
+    if kernel_backward is not None:
+        k = two_sided_kernel(
+            k, ops.cast(kernel_backward, "float32"), fft_length
+        )
+    u_re, u_im = ops.rfft(u, fft_length=fft_length)
+    k_re, k_im = ops.rfft(k, fft_length=fft_length)
+    if spectral_filter is not None:
+        gain = ops.cast(spectral_filter(k_re.shape[-1]), "float32")
+        k_re, k_im = k_re * gain, k_im * gain
+    y_re = u_re * k_re - u_im * k_im
+    y_im = u_re * k_im + u_im * k_re
+    y = ops.irfft((y_re, y_im), fft_length=fft_length)[..., :length]
+    return ops.cast(ops.transpose(y, (0, 2, 1)), out_dtype)

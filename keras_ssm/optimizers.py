@@ -1,0 +1,83 @@
+"""Optimizers that treat SSM parameters as the S4 reference does."""
+
+import re
+
+import keras
+
+from keras_ssm.layers.base import ssm_parameter_patterns
+
+
+def _is_ssm_parameter(variable):
+    return any(re.search(p, variable.name) for p in ssm_parameter_patterns())
+
+
+@keras.saving.register_keras_serializable(package="keras_ssm")
+class SSMAdamW(keras.optimizers.AdamW):
+    """AdamW with no weight decay and an optional own lr on SSM parameters.
+
+    SSM parameters are the weights that layers create with
+    `SequenceLayer.add_ssm_weight` (dt, A, ...); the S4 reference trains them
+    with weight decay 0 and, often, a smaller learning rate.
+
+    Args:
+        learning_rate: learning rate of all other weights.
+        weight_decay: decoupled weight decay of all other weights.
+        ssm_learning_rate: learning rate of SSM parameters (float; defaults
+            to `learning_rate`). Follows the same schedule as a fraction
+            `ssm_learning_rate / learning_rate` of it.
+        **kwargs: passed to `keras.optimizers.AdamW`.
+
+    Example:
+
+    >>> optimizer = SSMAdamW(4e-3, weight_decay=0.05, ssm_learning_rate=1e-3)
+    >>> model.compile(optimizer=optimizer, loss="mse")
+    """
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        weight_decay=0.004,
+        ssm_learning_rate=None,
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate, weight_decay=weight_decay, **kwargs
+        )
+        self.ssm_learning_rate = ssm_learning_rate
+        if ssm_learning_rate is not None:
+            initial = learning_rate
+            if isinstance(
+                initial, keras.optimizers.schedules.LearningRateSchedule
+            ):
+                initial = keras.ops.convert_to_numpy(initial(0))
+            self._ssm_lr_multiplier = ssm_learning_rate / float(initial)
+        self.exclude_from_weight_decay(var_names=ssm_parameter_patterns())
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.ssm_learning_rate is not None and _is_ssm_parameter(variable):
+            learning_rate = learning_rate * self._ssm_lr_multiplier
+        return super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        config = super().get_config()
+        config["ssm_learning_rate"] = self.ssm_learning_rate
+        return config
+
+
+def ssm_adamw(learning_rate=0.001, weight_decay=0.004, ssm_learning_rate=None):
+    """Builds `SSMAdamW`: AdamW with SSM parameters excluded from decay.
+
+    Args:
+        learning_rate: learning rate (float or schedule).
+        weight_decay: weight decay of the non-SSM weights.
+        ssm_learning_rate: optional smaller learning rate of SSM parameters.
+
+    Example:
+
+    >>> model.compile(optimizer=ssm_adamw(1e-3, 0.05, 1e-3), loss="mse")
+    """
+    return SSMAdamW(
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        ssm_learning_rate=ssm_learning_rate,
+    )

@@ -1,0 +1,42 @@
+"""Runs the test suite once per Keras backend; fails if any backend fails.
+
+Usage: python tests/run_all_backends.py [pytest arguments]
+
+The backend is fixed per process, so each backend gets its own pytest run
+(with `KERAS_BACKEND` set). Set `KERAS_SSM_BACKENDS=jax,torch` to run a
+subset and `KERAS_SSM_WORKERS` to change the number of pytest-xdist workers.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+BACKENDS = ("jax", "tensorflow", "torch")
+
+
+def main(argv):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    backends = os.environ.get("KERAS_SSM_BACKENDS", ",".join(BACKENDS))
+    workers = os.environ.get("KERAS_SSM_WORKERS", "2")
+    results = {}
+    for backend in backends.split(","):
+        env = dict(os.environ, KERAS_BACKEND=backend)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        command = [sys.executable, "-m", "pytest", "-q", "-n", workers]
+        command += ["-p", "no:cacheprovider", *argv]
+        print(f"=== KERAS_BACKEND={backend}: {' '.join(command)}", flush=True)
+        start = time.time()
+        code = subprocess.call(command, cwd=root, env=env)
+        results[backend] = (code, time.time() - start)
+    print("\n=== summary")
+    for backend, (code, seconds) in results.items():
+        status = "passed" if code == 0 else f"FAILED (exit {code})"
+        print(f"{backend:>10}: {status} in {seconds:.0f} s")
+    failed = sum(code != 0 for code, _ in results.values())
+    print(f"backends: {len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
