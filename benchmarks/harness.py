@@ -1,0 +1,151 @@
+"""Timing and memory measurement shared by the benchmark scripts.
+
+Every benchmark times forward + backward of a layer on the current Keras
+backend, prints a table and writes JSON. Numbers from one run are comparable
+with each other; ratios between runs on different days are not.
+"""
+
+import json
+import os
+import platform
+import resource
+import time
+
+import keras
+import numpy as np
+
+
+def device_name():
+    """A short description of the device the backend computes on."""
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.get_device_name(0)
+    elif backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        if device.platform != "cpu":
+            return device.device_kind
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            return gpus[0].name
+    return f"CPU ({platform.processor() or platform.machine()}, " + (
+        f"{os.cpu_count()} cores)"
+    )
+
+
+def peak_host_memory_mb():
+    """Peak resident memory of this process so far, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def make_train_step(layer, inputs):
+    """A compiled forward + backward of sum(layer(x)^2) on this backend.
+
+    Returns a zero-argument callable that runs one step and blocks until the
+    result is ready.
+    """
+    backend = keras.backend.backend()
+    layer(inputs)  # build
+    if backend == "jax":
+        import jax
+
+        trainable = [v.value for v in layer.trainable_variables]
+        non_trainable = [v.value for v in layer.non_trainable_variables]
+
+        def loss_fn(trainable, x):
+            y, _ = layer.stateless_call(trainable, non_trainable, x)
+            return (y.astype("float32") ** 2).mean()
+
+        grad_fn = jax.jit(jax.value_and_grad(loss_fn))
+
+        def run():
+            loss, grads = grad_fn(trainable, inputs)
+            jax.block_until_ready(grads)
+            return loss
+
+        return run
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function(jit_compile=False)
+        def tf_step(x):
+            with tf.GradientTape() as tape:
+                y = layer(x, training=True)
+                loss = tf.reduce_mean(tf.square(tf.cast(y, "float32")))
+            return loss, tape.gradient(loss, layer.trainable_variables)
+
+        def run():
+            loss, grads = tf_step(inputs)
+            _ = [g.numpy() for g in grads if g is not None]
+            return loss
+
+        return run
+    import torch
+
+    def run():
+        for v in layer.trainable_variables:
+            v.value.grad = None
+        y = layer(inputs, training=True)
+        loss = (y.float() ** 2).mean()
+        loss.backward()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        return loss
+
+    return run
+
+
+def time_call(fn, repeats=3, warmup=1):
+    """Median wall time of `fn()` in seconds after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def scaling_exponent(lengths, values):
+    """Slope of log(value) against log(length): ~1 linear, ~2 quadratic."""
+    lengths = np.log(np.asarray(lengths, dtype=np.float64))
+    values = np.log(np.maximum(np.asarray(values, dtype=np.float64), 1e-12))
+    return float(np.polyfit(lengths, values, 1)[0])
+
+
+def print_table(rows, columns):
+    """Prints a list of dicts as an aligned text table."""
+    widths = {
+        c: max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns
+    }
+    print("  ".join(c.rjust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(_fmt(row.get(c)).rjust(widths[c]) for c in columns))
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def write_json(path, payload):
+    """Writes `payload` plus backend, device and date to `path`."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    payload = {
+        "backend": keras.backend.backend(),
+        "device": device_name(),
+        "date": time.strftime("%Y-%m-%d"),
+        **payload,
+    }
+    with open(path, "w") as f:
+        json.dump(payload, f, indent=2)
+    print(f"wrote {path}")
