@@ -1,7 +1,10 @@
 """keras-ssm: state space sequence models for Keras 3."""
 
+from keras_ssm import analysis
+from keras_ssm import callbacks
 from keras_ssm import layers
 from keras_ssm import ops
 from keras_ssm import optimizers
+from keras_ssm import regularizers
 
 __version__ = "0.1.0"

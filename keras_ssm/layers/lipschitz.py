@@ -1,0 +1,95 @@
+"""An identity layer that adds the Lipschitz penalty to the model's loss."""
+
+import keras
+from keras import ops
+
+from keras_ssm.regularizers import lipschitz_penalty
+
+
+@keras.saving.register_keras_serializable(package="keras_ssm")
+class LipschitzRegularization(keras.layers.Layer):
+    """Identity layer adding `weight * L_Lip(inputs)` to the model's losses.
+
+    Put it right after the embedding ("Data Continuity Matters", Qu et al.):
+
+        loss = task loss + weight * L_Lip(embedding),
+        L_Lip(x) = mean over batch, channels, t of (x[t+1] - x[t])^2.
+
+    A positive weight smooths the embedded sequence, which state space
+    models prefer; a negative weight makes it more discrete, which
+    Transformers prefer. The weight is a non-trainable float32 variable that
+    is never autocast, so `keras_ssm.callbacks.LipschitzSchedule` can anneal
+    it during `fit` and `.keras` files keep its current value. Like Keras'
+    activity regularizers, the penalty is added on every call (also in
+    `evaluate`); padded steps (a mask) add no jump.
+
+    Args:
+        weight: the initial factor lambda (float, any sign).
+        normalize: rescale the inputs to [0, 1] (min and max over the batch)
+            before the penalty, as the paper's reference code does.
+        **kwargs: usual layer arguments (`name`, `dtype`).
+
+    Example:
+
+    >>> model = keras.Sequential([
+    ...     keras.Input((None,), dtype="int32"),
+    ...     keras.layers.Embedding(256, 64),
+    ...     keras_ssm.layers.LipschitzRegularization(weight=0.1),
+    ...     keras_ssm.layers.S4DBlock(d_state=64),
+    ...     keras.layers.GlobalAveragePooling1D(),
+    ...     keras.layers.Dense(10),
+    ... ])
+    """
+
+    def __init__(self, weight=0.0, normalize=False, **kwargs):
+        super().__init__(**kwargs)
+        try:
+            weight = float(weight)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"`weight` must be a float, got {weight!r}."
+            ) from None
+        self.initial_weight = weight
+        self.normalize = bool(normalize)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(
+                "LipschitzRegularization expects inputs of shape (batch, "
+                f"length, channels); got shape {tuple(input_shape)}."
+            )
+        self.penalty_weight = self.add_weight(
+            name="penalty_weight",
+            shape=(),
+            initializer=keras.initializers.Constant(self.initial_weight),
+            dtype="float32",
+            trainable=False,
+            autocast=False,
+        )
+
+    @property
+    def weight(self):
+        """The current factor lambda as a Python float."""
+        return float(ops.convert_to_numpy(self.penalty_weight))
+
+    def assign_weight(self, value):
+        """Sets the factor lambda (the layer must be built)."""
+        self.penalty_weight.assign(float(value))
+
+    def call(self, inputs, mask=None):
+        penalty = lipschitz_penalty(inputs, mask=mask, normalize=self.normalize)
+        self.add_loss(ops.convert_to_tensor(self.penalty_weight) * penalty)
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+    def get_config(self):
+        config = super().get_config()
+        weight = self.weight if self.built else self.initial_weight
+        config.update({"weight": weight, "normalize": self.normalize})
+        return config
