@@ -16,6 +16,8 @@ def to_numpy(x):
     """Any backend tensor (or pair of tensors) to float64 NumPy."""
     if isinstance(x, (tuple, list)):
         return type(x)(to_numpy(v) for v in x)
+    if isinstance(x, keras.Variable):
+        x = x.value
     return np.asarray(keras.ops.convert_to_numpy(x), dtype=np.float64)
 
 
@@ -90,3 +92,41 @@ def assert_cross_backend_weights(build_model_source, inputs, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["max_abs_error"] < 1e-5, report
+
+
+def layer_gradients(layer, inputs, **call_kwargs):
+    """Gradients of mean(layer(inputs)^2) w.r.t. the trainable weights.
+
+    Returns a list of float64 NumPy arrays, one per trainable variable.
+    """
+    backend = keras.backend.backend()
+    layer(inputs, **call_kwargs)  # build
+    variables = layer.trainable_variables
+    if backend == "jax":
+        import jax
+
+        non_trainable = [v.value for v in layer.non_trainable_variables]
+
+        def loss_fn(values):
+            y, _ = layer.stateless_call(
+                values, non_trainable, inputs, **call_kwargs
+            )
+            return (y.astype("float32") ** 2).mean()
+
+        grads = jax.grad(loss_fn)([v.value for v in variables])
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            y = layer(inputs, **call_kwargs)
+            loss = tf.reduce_mean(tf.square(tf.cast(y, "float32")))
+        grads = tape.gradient(loss, [v.value for v in variables])
+    else:
+        import torch
+
+        for v in variables:
+            v.value.grad = None
+        y = layer(torch.as_tensor(inputs), **call_kwargs)
+        (y.float() ** 2).mean().backward()
+        grads = [v.value.grad for v in variables]
+    return [to_numpy(g) for g in grads]

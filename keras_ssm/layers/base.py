@@ -19,7 +19,8 @@ def ssm_parameter_patterns():
 
     Pass them to `optimizer.exclude_from_weight_decay(var_names=...)`.
     """
-    return [f"^{name}$" for name in sorted(_SSM_PARAMETER_NAMES)]
+    # TensorFlow hands optimizers its own variables, named "layer/name:0".
+    return [f"(^|/){name}(:\\d+)?$" for name in sorted(_SSM_PARAMETER_NAMES)]
 
 
 class SequenceLayer(keras.layers.Layer):
@@ -64,6 +65,14 @@ class SequenceLayer(keras.layers.Layer):
                 f"{self.__class__.__name__} was built for {channels} "
                 f"channels; got inputs of shape {shape} (expected "
                 f"(batch, length, {channels}))."
+            )
+
+    def _require_built(self):
+        if not self.built:
+            raise ValueError(
+                f"{self.__class__.__name__} is not built: call it on an input "
+                "of shape (batch, length, channels) or call `build` before "
+                "`get_initial_state`/`step`."
             )
 
     def _check_step_shape(self, inputs_t, channels):

@@ -198,7 +198,9 @@ class S4D(SequenceLayer):
         self.D_initializer = keras.initializers.get(D_initializer)
         self.C_regularizer = keras.regularizers.get(C_regularizer)
         self.D_regularizer = keras.regularizers.get(D_regularizer)
-        self.dropout_layer = keras.layers.Dropout(self.dropout)
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy
+        )
 
     def build(self, input_shape):
         channels = self._validate_input_shape(input_shape)
@@ -299,7 +301,7 @@ class S4D(SequenceLayer):
 
     def call(self, inputs, mask=None, training=None, dt_scale=None):
         self._check_call_shape(inputs, self.channels)
-        u = self.apply_mask(inputs, mask)
+        u = self.apply_mask(ops.cast(inputs, self.compute_dtype), mask)
         length = u.shape[1] if u.shape[1] is not None else ops.shape(u)[1]
         k = self.kernel(length, dt_scale)
         y = fft_conv(
@@ -314,6 +316,7 @@ class S4D(SequenceLayer):
 
     def get_initial_state(self, batch_size):
         """Zero state: a (real, imag) pair of (batch, channels, d_state/2)."""
+        self._require_built()
         shape = (batch_size, self.channels, self.d_state // 2)
         return ops.zeros(shape, "float32"), ops.zeros(shape, "float32")
 
@@ -340,7 +343,7 @@ class S4D(SequenceLayer):
                 "recurrence."
             )
         self._check_step_shape(inputs_t, self.channels)
-        out_dtype = inputs_t.dtype
+        out_dtype = self.compute_dtype
         u = ops.cast(inputs_t, "float32")
         log_dA, dB = self.discretize(dt_scale)
         dA = cplx.cexp(log_dA)

@@ -6,14 +6,18 @@ from keras_ssm.layers.base import SequenceLayer
 from keras_ssm.layers.s4d import S4D
 
 
-def make_norm(norm, name):
+def make_norm(norm, name, dtype=None):
     """A channel normalisation layer: "layer", "batch" or "rms"."""
     if norm == "layer":
-        return keras.layers.LayerNormalization(epsilon=1e-5, name=name)
+        return keras.layers.LayerNormalization(
+            epsilon=1e-5, name=name, dtype=dtype
+        )
     if norm == "batch":
-        return keras.layers.BatchNormalization(name=name)
+        return keras.layers.BatchNormalization(name=name, dtype=dtype)
     if norm == "rms":
-        return keras.layers.RMSNormalization(epsilon=1e-5, name=name)
+        return keras.layers.RMSNormalization(
+            epsilon=1e-5, name=name, dtype=dtype
+        )
     raise ValueError(
         f"`norm` must be one of ('layer', 'batch', 'rms'), got {norm!r}."
     )
@@ -69,9 +73,11 @@ class S4DBlock(SequenceLayer):
         self.dropout = float(dropout)
         self.activation = keras.activations.get(activation)
         self.s4d_kwargs = kwargs
-        self.norm_layer = make_norm(norm, "norm")
+        self.norm_layer = make_norm(norm, "norm", self.dtype_policy)
         self.s4d = S4D(d_state=d_state, dtype=self.dtype_policy, **kwargs)
-        self.dropout_layer = keras.layers.Dropout(self.dropout)
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy
+        )
 
     def build(self, input_shape):
         channels = self._validate_input_shape(input_shape)
@@ -102,6 +108,7 @@ class S4DBlock(SequenceLayer):
         return self.apply_mask(x, mask)
 
     def get_initial_state(self, batch_size):
+        self._require_built()
         return self.s4d.get_initial_state(batch_size)
 
     def step(self, inputs_t, state):
