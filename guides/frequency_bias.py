@@ -105,7 +105,7 @@ low-frequency and a high-frequency setting.
 """
 
 LENGTH = 128 if QUICK else 512
-EPOCHS = 3 if QUICK else 20
+EPOCHS = 2 if QUICK else 20
 rng = np.random.default_rng(0)
 x = rng.standard_normal((64 if QUICK else 256, LENGTH, 1)).astype("float32")
 # Target: x filtered by a decaying oscillation at 0.35 cycles per sample.
@@ -137,9 +137,10 @@ def fit_filter(**s4d_kwargs):
 
 curves = {
     "freq_scale=0.1": fit_filter(freq_scale=0.1),
-    "S4D-Lin": fit_filter(),
     "sobolev_order=+1": fit_filter(sobolev_order=1.0),
 }
+if not QUICK:
+    curves["S4D-Lin"] = fit_filter()
 for label, losses in curves.items():
     print(f"{label:>18}: final validation MSE {losses[-1]:.4f}")
 

@@ -63,7 +63,7 @@ LENGTH = 64 if QUICK else 512
 CHANNELS = 4
 NUM_TRAIN = 128 if QUICK else 2048
 NUM_VAL = 64 if QUICK else 512
-EPOCHS = 2 if QUICK else 10
+EPOCHS = 1 if QUICK else 10
 
 
 def make_pulse_data(num_examples, seed):
@@ -90,6 +90,7 @@ read the prediction from the last step.
 """
 
 D_MODEL = 16 if QUICK else 32
+DEPTH = 1 if QUICK else 2
 
 
 def sequential_model(block_factory, name):
@@ -97,8 +98,7 @@ def sequential_model(block_factory, name):
         [
             keras.Input((LENGTH, CHANNELS)),
             keras.layers.Dense(D_MODEL),
-            block_factory(),
-            block_factory(),
+            *[block_factory() for _ in range(DEPTH)],
             keras.layers.Lambda(lambda h: h[:, -1], name="last_step"),
             keras.layers.Dense(2),
         ],
