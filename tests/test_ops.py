@@ -8,6 +8,7 @@ from keras import ops
 from keras_ssm.ops import complex as cplx
 from keras_ssm.ops.fft_conv import fft_conv
 from keras_ssm.ops.fft_conv import next_fast_length
+from keras_ssm.ops.vandermonde import vandermonde_real
 from tests.helpers import to_numpy
 
 
@@ -111,3 +112,24 @@ def test_complex_helpers_match_numpy():
     np.testing.assert_allclose(
         to_numpy(cplx.cabs2(pa)), np.abs(a) ** 2, rtol=1e-5
     )
+
+
+@pytest.mark.parametrize("length", [5, 16, 100, 257])
+def test_vandermonde_matches_numpy(length):
+    rng = np.random.default_rng(6)
+    coeffs = rng.normal(size=(2, 3, 4)) + 1j * rng.normal(size=(2, 3, 4))
+    log_z = -np.abs(rng.normal(size=(3, 4))) * 0.05 + 1j * rng.normal(
+        size=(3, 4)
+    )
+    expected = np.real(
+        np.einsum(
+            "dhm,hml->dhl", coeffs, np.exp(log_z[..., None] * np.arange(length))
+        )
+    )
+
+    def pair(z):
+        return z.real.astype("float32"), z.imag.astype("float32")
+
+    got = to_numpy(vandermonde_real(pair(coeffs), pair(log_z), length))
+    assert got.shape == (2, 3, length)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)

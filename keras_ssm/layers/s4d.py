@@ -18,6 +18,7 @@ from keras import ops
 from keras_ssm.layers.base import SequenceLayer
 from keras_ssm.ops import complex as cplx
 from keras_ssm.ops.fft_conv import fft_conv
+from keras_ssm.ops.vandermonde import vandermonde_real
 
 INITS = ("lin", "inv", "real", "legs")
 DISCRETIZATIONS = ("zoh", "bilinear")
@@ -280,14 +281,7 @@ class S4D(SequenceLayer):
         log_dA, dB = self.discretize(dt_scale)
         C = (self.C_real, self.C_imag)
         CB = cplx.cmul(C, (dB[0][None], dB[1][None]))
-        steps = ops.cast(ops.arange(length), "float32")
-        powers = cplx.cexp(
-            (log_dA[0][..., None] * steps, log_dA[1][..., None] * steps)
-        )
-        return 2.0 * (
-            ops.einsum("dhm,hml->dhl", CB[0], powers[0])
-            - ops.einsum("dhm,hml->dhl", CB[1], powers[1])
-        )
+        return 2.0 * vandermonde_real(CB, log_dA, length)
 
     def spectral_filter(self):
         """The Sobolev filter of the kernel, or None when disabled."""
