@@ -18,10 +18,11 @@ class LipschitzSchedule(keras.callbacks.Callback):
 
     with t the number of optimizer steps taken (`unit="batch"`) or the epoch
     index (`unit="epoch"`). A negative `initial_weight` gives the
-    frequency-domain schedule of the poster, L = MSE - lambda exp(-eps t)
-    L_Lip: rough (high-frequency) inputs are rewarded early, and the reward
-    fades. The current value is written to the logs as `lipschitz_weight`
-    and kept in `self.weights_seen` as (t, value) pairs.
+    frequency-domain variant L = MSE - lambda exp(-eps t) L_Lip: early in
+    training the low-frequency part is penalised (rough, high-frequency
+    embeddings are rewarded), and the push fades. The current value is
+    written to the logs as `lipschitz_weight` and kept in
+    `self.weights_seen` as (t, value) pairs.
 
     Under JAX the trainer keeps the model's state outside its variables
     during an epoch; each assignment therefore goes through `self.model`,

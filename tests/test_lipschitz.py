@@ -190,6 +190,18 @@ def test_fit_loss_includes_exact_layer_penalty(weight):
     np.testing.assert_allclose(history.history["loss"][0], expected, rtol=1e-5)
 
 
+def test_fit_loss_under_mixed_precision():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    x = np.random.normal(size=(8, 10, 3)).astype("float32")
+    y = np.random.normal(size=(8, 10, 1)).astype("float32")
+    model = zero_head_model([LipschitzRegularization(0.5)], (10, 3))
+    compile_frozen(model)
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    x16 = to_numpy(keras.ops.cast(x, "bfloat16"))  # the layer's inputs
+    expected = np.mean(y**2) + 0.5 * numpy_penalty(x16)
+    np.testing.assert_allclose(history.history["loss"][0], expected, rtol=1e-4)
+
+
 @pytest.mark.parametrize("weight", [0.25, -0.25])
 def test_fit_loss_includes_exact_activity_penalty(weight):
     tokens = np.random.randint(0, 20, size=(8, 12))
