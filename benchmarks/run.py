@@ -380,6 +380,8 @@ def main(argv=None):
             "d_model": args.d_model,
             "quick": args.quick,
             "wall_seconds": time.time() - start,
+            # Timings on a shared machine are only as good as its idleness.
+            "load_average": os.getloadavg(),
             "rows": rows,
             "scaling": fits,
         },

@@ -1,0 +1,52 @@
+"""The benchmark entry point: arguments, scaling fits and one real row."""
+
+import argparse
+
+import pytest
+
+from benchmarks import run
+
+
+def test_quick_preset_and_explicit_lengths():
+    args = run.parse_args(["--quick"])
+    assert args.quick and not args.isolate
+    assert args.lengths == list(run.QUICK["lengths"])
+    args = run.parse_args(["--lengths", "4096,1024", "--batches", "8"])
+    assert args.lengths == [1024, 4096] and args.batches == [8]
+    assert args.isolate and args.d_model == 128
+
+
+def test_bad_arguments_fail_clearly():
+    with pytest.raises(SystemExit):
+        run.parse_args(["--models", "s4d,lstm"])
+    with pytest.raises(SystemExit, match="--lengths"):
+        run.parse_args(["--lengths", "0,128"])
+
+
+def test_scaling_exponents_recover_linear_and_quadratic_growth():
+    lengths = [1024, 2048, 4096, 8192]
+    rows = [
+        {"model": "ssm", "batch": 1, "length": n, "time_ms": 0.01 * n}
+        | {"memory_mb": 0.5 * n}
+        for n in lengths
+    ] + [
+        {"model": "attn", "batch": 1, "length": n, "time_ms": 1e-6 * n**2}
+        | {"memory_mb": 1e-5 * n**2}
+        for n in lengths
+    ]
+    rows.append({"model": "attn", "batch": 1, "length": 16384, "error": "OOM"})
+    fits = {f["model"]: f for f in run.scaling_exponents(rows)}
+    assert fits["ssm"]["time_exponent"] == pytest.approx(1.0)
+    assert fits["attn"]["memory_exponent"] == pytest.approx(2.0)
+    assert fits["attn"]["lengths"] == "1024-8192"
+
+
+def test_worker_measures_a_block(backend):
+    args = argparse.Namespace(
+        lengths=[16, 32], d_model=8, repeats=1, max_step_seconds=1e9
+    )
+    rows = list(run.worker_rows("s4d", 2, args))
+    assert [r["length"] for r in rows] == [16, 32]
+    for row in rows:
+        assert "error" not in row, row
+        assert row["time_ms"] > 0 and row["memory_mb"] >= 0
