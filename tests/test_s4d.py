@@ -290,3 +290,10 @@ def test_bad_input_shapes_raise():
         layer(inputs(channels=4))
     with pytest.raises(ValueError, match="inputs_t"):
         layer.step(np.zeros((2, 5), "float32"), layer.get_initial_state(2))
+
+
+def test_sobolev_filter_with_unknown_length():
+    model = keras.Sequential(
+        [keras.Input((None, 3)), S4D(d_state=4, sobolev_order=1.0)]
+    )
+    assert model.predict(inputs(length=9), verbose=0).shape == (2, 9, 3)

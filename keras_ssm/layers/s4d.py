@@ -79,6 +79,10 @@ def sobolev_filter(order):
     `order` > 0 boosts high frequencies, < 0 damps them ("Tuning Frequency
     Bias of State Space Models", Yu et al.). `order` may be a float or a
     per-channel tensor of shape (channels,).
+
+    J is the number of rfft bins, as the paper's formula states; the paper's
+    LRA code divides by the FFT length (about 2 J) instead, so the same beta
+    tilts the spectrum about twice as strongly here.
     """
 
     def spectral_filter(num_bins):

@@ -85,7 +85,8 @@ def fft_conv(inputs, kernel, kernel_backward=None, spectral_filter=None):
     u_re, u_im = ops.rfft(u, fft_length=fft_length)
     k_re, k_im = ops.rfft(k, fft_length=fft_length)
     if spectral_filter is not None:
-        gain = ops.cast(spectral_filter(k_re.shape[-1]), "float32")
+        num_bins = k_re.shape[-1] or ops.shape(k_re)[-1]
+        gain = ops.cast(spectral_filter(num_bins), "float32")
         k_re, k_im = k_re * gain, k_im * gain
     y_re = u_re * k_re - u_im * k_im
     y_im = u_re * k_im + u_im * k_re
