@@ -1,0 +1,26 @@
+"""Command line: train and evaluate forecasters on ETT (Informer protocol).
+
+Examples:
+
+    python -m applications.forecasting --data ETTh1 --features S \
+        --horizon 24 --model s4d
+    python -m applications.forecasting --data ETTh1 --features S \
+        --model etsmlp --lipschitz 0.01 --all-horizons --backend jax
+
+Every run writes `result.json` (test/val MSE and MAE on the standardised
+scale, the configuration, the history), `history.csv`, checkpoints and
+`forecast.png` under `--output-dir` (default `runs/forecasting/<run>`).
+With `--all-horizons` the table of test MSE per horizon is printed next to
+the poster's ETTh1 numbers.
+"""
+
+import sys
+
+from applications.common import training
+
+training.select_backend()  # before anything imports keras
+
+from applications.forecasting.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())

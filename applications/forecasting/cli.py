@@ -1,0 +1,138 @@
+"""Argument parsing and the horizon loop of the forecasting CLI."""
+
+import argparse
+import dataclasses
+import os
+
+from applications.common import training
+from applications.forecasting.data import FEATURE_MODES
+from applications.forecasting.data import dataset_kind
+from applications.forecasting.experiment import HORIZONS
+from applications.forecasting.experiment import ForecastConfig
+from applications.forecasting.experiment import run_forecast
+from applications.forecasting.models import MODELS
+from applications.forecasting.models.layers import NORMALIZATIONS
+from applications.forecasting.report import results_table
+
+
+def make_parser():
+    defaults = ForecastConfig()
+    parser = argparse.ArgumentParser(
+        prog="python -m applications.forecasting",
+        description="Long-horizon forecasting on ETT with SSM and "
+        "Transformer forecasters.",
+    )
+    group = parser.add_argument_group("data")
+    group.add_argument(
+        "--data",
+        default=defaults.data,
+        help="ETTh1, ETTh2, ETTm1, ETTm2, or a CSV stem.",
+    )
+    group.add_argument(
+        "--features", default=defaults.features, choices=FEATURE_MODES
+    )
+    group.add_argument("--target", default=defaults.target)
+    group.add_argument(
+        "--data-dir",
+        default=None,
+        help="Directory with <data>.csv (else "
+        "$KERAS_SSM_DATA, the cache, the download).",
+    )
+    group.add_argument("--cache-dir", default=None)
+    group.add_argument("--no-download", action="store_true")
+    group = parser.add_argument_group("task")
+    group.add_argument("--horizon", type=int, default=defaults.horizon)
+    group.add_argument(
+        "--all-horizons",
+        action="store_true",
+        help="24/48/168/336/720 (ETTh) or 24/48/96/288/672 (ETTm).",
+    )
+    group.add_argument("--input-size", type=int, default=defaults.input_size)
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", default=defaults.model, choices=MODELS)
+    group.add_argument("--d-model", type=int, default=defaults.d_model)
+    group.add_argument("--num-layers", type=int, default=defaults.num_layers)
+    group.add_argument("--d-state", type=int, default=defaults.d_state)
+    group.add_argument("--dropout", type=float, default=defaults.dropout)
+    group.add_argument(
+        "--normalization",
+        default=defaults.normalization,
+        choices=NORMALIZATIONS,
+    )
+    group.add_argument(
+        "--lipschitz",
+        type=float,
+        default=0.0,
+        help="lambda of the Lipschitz regulariser (+ for "
+        "SSMs, - applied for Transformers); 0 disables it.",
+    )
+    group.add_argument(
+        "--lipschitz-decay",
+        type=float,
+        default=defaults.lipschitz_decay,
+        help="eps of lambda * exp(-eps * step).",
+    )
+    group = parser.add_argument_group("optimizer")
+    group.add_argument(
+        "--learning-rate", type=float, default=defaults.learning_rate
+    )
+    group.add_argument(
+        "--weight-decay", type=float, default=defaults.weight_decay
+    )
+    group.add_argument("--ssm-learning-rate", type=float, default=None)
+    group.add_argument(
+        "--patience",
+        type=int,
+        default=defaults.patience,
+        help="Early-stopping patience on validation MSE.",
+    )
+    group.add_argument("--plot-windows", type=int, default=3)
+    training.add_training_arguments(
+        parser, epochs=defaults.epochs, batch_size=defaults.batch_size
+    )
+    return parser
+
+
+def config_from_args(args, horizon):
+    values = {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(ForecastConfig)
+        if hasattr(args, field.name)
+    }
+    values.update(horizon=horizon, download=not args.no_download)
+    return ForecastConfig(**values)
+
+
+def main(argv=None):
+    args = make_parser().parse_args(argv)
+    horizons = (
+        HORIZONS[dataset_kind(args.data)]
+        if args.all_horizons
+        else (args.horizon,)
+    )
+    root = args.output_dir or os.path.join("runs", "forecasting")
+    results = []
+    for horizon in horizons:
+        config = config_from_args(args, horizon)
+        output_dir = os.path.join(root, config.run_name())
+        print(f"=== {config.run_name()} -> {output_dir}", flush=True)
+        result = run_forecast(
+            config,
+            output_dir,
+            resume=args.resume,
+            data_parallel=args.data_parallel,
+            num_devices=args.num_devices,
+            verbose=args.verbose,
+            plot_windows=args.plot_windows,
+        )
+        print(
+            f"h={horizon}: test MSE {result['test_mse']:.4f} "
+            f"MAE {result['test_mae']:.4f} ({result['epochs_run']} epochs, "
+            f"{training.format_seconds(result['train_seconds'])})",
+            flush=True,
+        )
+        results.append(result)
+    poster = args.data == "ETTh1" and args.features == "S"
+    print()
+    print(results_table(results, "test_mse", poster=poster))
+    return 0

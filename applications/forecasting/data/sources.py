@@ -1,0 +1,172 @@
+"""Where the forecasting CSVs come from: a local directory, a cache, or the web.
+
+The ETT data (Electricity Transformer Temperature) is from Zhou et al.,
+"Informer: Beyond Efficient Transformer for Long Sequence Time-Series
+Forecasting" (AAAI 2021), published at https://github.com/zhouhaoyi/ETDataset
+under CC BY-ND 4.0. The files are read as they are and never modified.
+
+Lookup order for a data set `name` (e.g. "ETTh1"):
+
+1. `data_dir` (the CLI's `--data-dir`): `<data_dir>/<name>.csv` or
+   `<data_dir>/ETT-small/<name>.csv`;
+2. the environment variable `KERAS_SSM_DATA` (default `<repo>/../shared/data`),
+   with the same two layouts;
+3. the download cache (`~/.keras/datasets/keras_ssm_forecasting`, or
+   `cache_dir`), then the canonical download URL, if the data set has one and
+   `download=True`. Files with a known SHA-256 are verified.
+"""
+
+import hashlib
+import os
+import urllib.error
+import urllib.request
+
+ETDATASET_URL = (
+    "https://raw.githubusercontent.com/zhouhaoyi/ETDataset/main/ETT-small/"
+)
+
+# SHA-256 of the canonical files, computed from unmodified copies. ETTm1 and
+# ETTm2 had no local copy to hash, so their downloads are not verified.
+CHECKSUMS = {
+    "ETTh1": "f18de3ad269cef59bb07b5438d79bb3042d3be49bdeecf01c1cd6d29695ee066",
+    "ETTh2": "a3dc2c597b9218c7ce1cd55eb77b283fd459a1d09d753063f944967dd6b9218b",
+    "ETTm1": None,
+    "ETTm2": None,
+}
+
+# Hourly ("h") or 15-minute ("m") ETT sets use the Informer borders; the
+# others ("custom": weather, electricity) the 70/10/20 split of Autoformer.
+DATASET_KINDS = {
+    "ETTh1": "ett_hour",
+    "ETTh2": "ett_hour",
+    "ETTm1": "ett_minute",
+    "ETTm2": "ett_minute",
+    "weather": "custom",
+    "electricity": "custom",
+}
+
+DEFAULT_CACHE_DIR = os.path.join(
+    os.path.expanduser("~"), ".keras", "datasets", "keras_ssm_forecasting"
+)
+
+
+def default_data_root():
+    """`$KERAS_SSM_DATA`, or `<repo>/../shared/data` when it is unset."""
+    repo = os.path.dirname(
+        os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    )
+    default = os.path.join(repo, os.pardir, "shared", "data")
+    return os.path.abspath(os.environ.get("KERAS_SSM_DATA", default))
+
+
+def dataset_kind(name):
+    """ "ett_hour", "ett_minute" or "custom" for a data set name."""
+    if name in DATASET_KINDS:
+        return DATASET_KINDS[name]
+    return "custom"
+
+
+def sha256_of(path):
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _local_candidates(directory, name):
+    return [
+        os.path.join(directory, f"{name}.csv"),
+        os.path.join(directory, "ETT-small", f"{name}.csv"),
+    ]
+
+
+def resolve_csv(name, data_dir=None, cache_dir=None, download=True):
+    """Path of the CSV of data set `name`, downloading it if needed.
+
+    Args:
+        name: "ETTh1", "ETTh2", "ETTm1", "ETTm2", or the stem of any CSV of
+            the same long format ("weather", "electricity", ...) found
+            locally.
+        data_dir: directory to look in first (CLI `--data-dir`).
+        cache_dir: download cache (default
+            `~/.keras/datasets/keras_ssm_forecasting`).
+        download: allow fetching ETT files from the canonical URL.
+
+    Returns:
+        An existing file path.
+
+    Raises:
+        FileNotFoundError: if the file is nowhere locally and cannot be
+            downloaded; the message lists every place that was tried.
+        ValueError: if a cached or downloaded file fails its checksum.
+
+    Example:
+
+    >>> path = resolve_csv("ETTh1", data_dir="/data/ETT-small")
+    """
+    tried = []
+    for directory in (data_dir, default_data_root()):
+        if directory is None:
+            continue
+        for path in _local_candidates(directory, name):
+            tried.append(path)
+            if os.path.isfile(path):
+                return path
+    cache_dir = cache_dir or DEFAULT_CACHE_DIR
+    cached = os.path.join(cache_dir, f"{name}.csv")
+    tried.append(cached)
+    if os.path.isfile(cached):
+        _verify(name, cached)
+        return cached
+    if name not in CHECKSUMS:
+        raise FileNotFoundError(
+            f"Data set {name!r} was not found; looked at {tried}. Only the "
+            f"ETT sets {sorted(CHECKSUMS)} can be downloaded; put "
+            f"{name}.csv in --data-dir or $KERAS_SSM_DATA."
+        )
+    if not download:
+        raise FileNotFoundError(
+            f"Data set {name!r} was not found (looked at {tried}) and "
+            "downloading is disabled."
+        )
+    return _download(name, cached, tried)
+
+
+def _download(name, target, tried):
+    url = ETDATASET_URL + f"{name}.csv"
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    partial = target + ".part"
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            with open(partial, "wb") as f:
+                f.write(response.read())
+    except (urllib.error.URLError, OSError) as error:
+        if os.path.exists(partial):
+            os.remove(partial)
+        raise FileNotFoundError(
+            f"Data set {name!r} is not available offline (looked at "
+            f"{tried}) and downloading {url} failed: {error}. Pass "
+            "--data-dir (or set KERAS_SSM_DATA) to a directory holding "
+            f"{name}.csv."
+        ) from error
+    try:
+        _verify(name, partial)
+    except ValueError:
+        os.remove(partial)
+        raise
+    os.replace(partial, target)
+    return target
+
+
+def _verify(name, path):
+    expected = CHECKSUMS.get(name)
+    if expected is None:
+        return
+    actual = sha256_of(path)
+    if actual != expected:
+        raise ValueError(
+            f"{path} has SHA-256 {actual}, expected {expected} for {name}; "
+            "the file is corrupt or modified. Delete it and download again."
+        )

@@ -1,0 +1,154 @@
+"""The forecasting command line, end to end on a small synthetic ETTh1."""
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from applications.forecasting import cli
+from applications.forecasting.report import POSTER_ETTH1_S_MSE
+from applications.forecasting.report import results_table
+
+
+def write_ett_hour_csv(directory, rows=14400):
+    """An ETTh1-shaped CSV (date, two loads, OT): smooth daily cycles."""
+    t = np.arange(rows)
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "date": pd.date_range(
+                "2016-07-01", periods=rows, freq="h"
+            ).strftime("%Y-%m-%d %H:%M:%S"),
+            "HUFL": np.sin(2 * np.pi * t / 24) + 0.1 * rng.normal(size=rows),
+            "MUFL": np.cos(2 * np.pi * t / 24),
+            "OT": np.sin(2 * np.pi * t / 24 + 0.5) + 0.01 * t / 24,
+        }
+    )
+    path = os.path.join(directory, "ETTh1.csv")
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_cli_trains_evaluates_and_writes_outputs(tmp_path, capsys):
+    write_ett_hour_csv(str(tmp_path))
+    out = tmp_path / "runs"
+    argv = [
+        "--data",
+        "ETTh1",
+        "--features",
+        "MS",
+        "--horizon",
+        "4",
+        "--input-size",
+        "16",
+        "--model",
+        "s4d",
+        "--d-model",
+        "8",
+        "--num-layers",
+        "1",
+        "--d-state",
+        "4",
+        "--epochs",
+        "2",
+        "--steps-per-epoch",
+        "3",
+        "--batch-size",
+        "16",
+        "--verbose",
+        "0",
+        "--lipschitz",
+        "0.01",
+        "--plot-windows",
+        "2",
+        "--data-dir",
+        str(tmp_path),
+        "--no-download",
+        "--output-dir",
+        str(out),
+    ]
+    assert cli.main(argv) == 0
+    run = out / "ETTh1_MS_s4d_lip0.01" / "h4"
+    result = json.loads((run / "result.json").read_text())
+    assert result["config"]["features"] == "MS"
+    assert result["lipschitz_weight"] == pytest.approx(0.01)
+    assert result["windows"] == {
+        "train": 8640 - 16 - 4 + 1,
+        "val": 2880 - 4 + 1,
+        "test": 2880 - 4 + 1,
+    }
+    assert result["borders"]["test"] == [11520 - 16, 14400]
+    assert result["epochs_run"] == 2
+    assert np.isfinite(result["test_mse"]) and result["test_mse"] > 0
+    assert result["test_mae"] ** 2 <= result["test_mse"] + 1e-9
+    # The schedule decays lambda over the optimizer steps.
+    weights = result["history"]["lipschitz_weight"]
+    assert 0 < weights[-1] < weights[0] <= 0.01
+    assert (run / "history.csv").exists()
+    assert (run / "forecast.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| 4 |" in capsys.readouterr().out
+
+
+def test_all_horizons_loop_and_table(monkeypatch, tmp_path, capsys):
+    seen = []
+
+    def fake_run(config, output_dir, **kwargs):
+        seen.append((config.horizon, output_dir))
+        return {
+            "config": {
+                "model": config.model,
+                "horizon": config.horizon,
+                "lipschitz": config.lipschitz,
+            },
+            "test_mse": 0.001 * config.horizon / 24,
+            "test_mae": 0.1,
+            "epochs_run": 1,
+            "train_seconds": 1.0,
+        }
+
+    monkeypatch.setattr(cli, "run_forecast", fake_run)
+    cli.main(
+        [
+            "--data",
+            "ETTh1",
+            "--all-horizons",
+            "--model",
+            "etsmlp",
+            "--output-dir",
+            str(tmp_path),
+        ]
+    )
+    assert [h for h, _ in seen] == [24, 48, 168, 336, 720]
+    assert seen[0][1].endswith(os.path.join("ETTh1_S_etsmlp", "h24"))
+    table = capsys.readouterr().out
+    assert "| Transformer | Transformer+Lip | Informer | Informer+Lip |" in (
+        table
+    )
+    assert "| 720 | 0.6559 | 0.6223 | 0.2688 | 0.1313 | **0.0300** |" in table
+    seen.clear()
+    monkeypatch.setattr(cli, "run_forecast", fake_run)
+    cli.main(
+        ["--data", "ETTm2", "--all-horizons", "--output-dir", str(tmp_path)]
+    )
+    assert [h for h, _ in seen] == [24, 48, 96, 288, 672]
+
+
+def test_results_table_marks_the_best_value():
+    results = [
+        {
+            "config": {"model": "s4d", "horizon": 24, "lipschitz": 0.0},
+            "test_mse": 0.05,
+        },
+        {
+            "config": {"model": "s4d", "horizon": 24, "lipschitz": 0.01},
+            "test_mse": 0.08,
+        },
+    ]
+    table = results_table(results)
+    row = [line for line in table.splitlines() if line.startswith("| 24 ")]
+    assert row == [
+        "| 24 | 0.0705 | 0.0702 | 0.0984 | 0.0888 | **0.0500** | 0.0800 |"
+    ]
+    assert set(POSTER_ETTH1_S_MSE["Informer+Lip"]) == {24, 48, 168, 336, 720}
