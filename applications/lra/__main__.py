@@ -1,0 +1,209 @@
+"""Train and evaluate an LRA classifier from the command line.
+
+Example:
+
+    python -m applications.lra --task listops --model etsmlp_gate \\
+        --preset cpu --lipschitz 0.1 --backend jax
+
+Writes checkpoints (`best.keras`, `last.keras`), `history.csv` and
+`result.json` under `--output-dir` (default `runs/lra/<task>-<model>-
+<preset>`), prints a final `Test accuracy:` line, and continues an
+interrupted run with `--resume`.
+"""
+
+import argparse
+import sys
+
+from applications.common import training
+
+
+def parse_args(argv=None):
+    """The CLI options (shared training options plus the LRA ones)."""
+    from applications.lra.models import BACKBONES
+    from applications.lra.presets import PRESET_NAMES
+    from applications.lra.tasks import TASKS
+
+    parser = argparse.ArgumentParser(
+        prog="python -m applications.lra",
+        description="Long Range Arena classification with keras-ssm.",
+    )
+    parser.add_argument("--task", required=True, choices=tuple(TASKS))
+    parser.add_argument("--model", required=True, choices=BACKBONES)
+    parser.add_argument("--preset", default="cpu", choices=PRESET_NAMES)
+    parser.add_argument(
+        "--lipschitz",
+        type=float,
+        default=0.0,
+        help="Weight of the Lipschitz (data continuity) penalty after the "
+        "embedding; 0 leaves it out, negative values suit Transformers.",
+    )
+    parser.add_argument(
+        "--lipschitz-normalize",
+        action="store_true",
+        help="Rescale the embedding to [0, 1] before the penalty.",
+    )
+    parser.add_argument("--depth", type=int, default=None)
+    parser.add_argument("--d-model", type=int, default=None)
+    parser.add_argument("--learning-rate", type=float, default=None)
+    parser.add_argument(
+        "--max-train",
+        type=int,
+        default=None,
+        help="Use at most this many training examples.",
+    )
+    parser.add_argument(
+        "--max-eval",
+        type=int,
+        default=None,
+        help="Use at most this many validation and test examples.",
+    )
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        help="Token length of ListOps/Text/Retrieval (overrides the preset).",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="A released LRA directory to load instead of generating "
+        "(ListOps: the folder of basic_*.tsv; Pathfinder: a "
+        "curv_contour_length_* folder; Retrieval: the tsv_data folder).",
+    )
+    training.add_training_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    training.select_backend(argv)
+    args = parse_args(argv)
+
+    import keras
+
+    from applications.lra import models
+    from applications.lra import presets
+    from applications.lra import tasks
+
+    keras.utils.set_random_seed(args.seed)
+    preset = presets.get_preset(args.task, args.model, args.preset)
+    model_cfg, train_cfg, data_cfg = (
+        preset["model"],
+        preset["training"],
+        preset["data"],
+    )
+    if args.data_dir:
+        data_cfg["directory"] = args.data_dir
+    if args.max_length is not None:
+        data_cfg["max_length"] = args.max_length
+        data_cfg["min_length"] = min(
+            data_cfg.get("min_length", 1), args.max_length
+        )
+    # Generated tasks: generate only what will be used.
+    for key, limit in (
+        ("num_train", args.max_train),
+        ("num_validation", args.max_eval),
+        ("num_test", args.max_eval),
+    ):
+        if limit is not None and key in data_cfg:
+            data_cfg[key] = min(data_cfg[key], limit)
+    for key, value in (("depth", args.depth), ("d_model", args.d_model)):
+        if value is not None:
+            model_cfg[key] = value
+    for key, value in (
+        ("epochs", args.epochs),
+        ("batch_size", args.batch_size),
+        ("learning_rate", args.learning_rate),
+    ):
+        if value is not None:
+            train_cfg[key] = value
+
+    splits = tasks.load_task_data(args.task, data_cfg, seed=args.seed)
+    splits = tasks.truncate_splits(
+        splits,
+        max_train=args.max_train,
+        max_validation=args.max_eval,
+        max_test=args.max_eval,
+    )
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
+        splits["train"],
+        splits["validation"],
+        splits["test"],
+    )
+    if tasks.get_task(args.task).pair:
+        x_train, x_val, x_test = list(x_train), list(x_val), list(x_test)
+    length = presets.sequence_length(args.task, data_cfg)
+    num_train = len(y_train)
+    batch_size = train_cfg["batch_size"]
+    steps = args.steps_per_epoch or -(-num_train // batch_size)
+    output_dir = args.output_dir or (
+        f"runs/lra/{args.task}-{args.model}-{args.preset}"
+    )
+    paths = training.RunPaths(output_dir)
+    print(
+        f"Task {args.task} ({num_train} train / {len(y_val)} validation / "
+        f"{len(y_test)} test, length {length}), model {args.model}, preset "
+        f"{args.preset}, backend {keras.backend.backend()}."
+    )
+
+    with training.data_parallel_scope(args.data_parallel, args.num_devices):
+        model = models.build_classifier(
+            args.task,
+            args.model,
+            sequence_length=length,
+            lipschitz=args.lipschitz,
+            lipschitz_normalize=args.lipschitz_normalize,
+            **model_cfg,
+        )
+        models.compile_classifier(
+            model, train_cfg, steps_per_epoch=steps, epochs=train_cfg["epochs"]
+        )
+        history, seconds = training.fit(
+            model,
+            (x_train, y_train),
+            validation_data=(x_val, y_val),
+            epochs=train_cfg["epochs"],
+            paths=paths,
+            resume=args.resume,
+            steps_per_epoch=args.steps_per_epoch,
+            verbose=args.verbose,
+            batch_size=batch_size,
+            monitor="val_accuracy",
+            mode="max",
+        )
+        test_loss, test_accuracy = model.evaluate(
+            x_test, y_test, batch_size=batch_size, verbose=0
+        )
+    counts = [int((y_test == c).sum()) for c in range(int(y_test.max()) + 1)]
+    majority = max(counts) / len(y_test)
+    print(
+        f"Test accuracy: {test_accuracy:.4f} (loss {test_loss:.4f}; "
+        f"majority class {majority:.4f}) after "
+        f"{training.format_seconds(seconds)} of training."
+    )
+    training.write_result(
+        paths.result,
+        {
+            "task": args.task,
+            "model": args.model,
+            "preset": args.preset,
+            "lipschitz": args.lipschitz,
+            "sequence_length": length,
+            "num_train": num_train,
+            "num_parameters": model.count_params(),
+            "model_config": model_cfg,
+            "training_config": train_cfg,
+            "data_config": data_cfg,
+            "test_accuracy": test_accuracy,
+            "test_loss": test_loss,
+            "majority_class_accuracy": majority,
+            "train_seconds": seconds,
+            "history": history,
+        },
+    )
+    print(f"Result written to {paths.result}")
+    return test_accuracy
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""LRA Image: CIFAR-10 in grayscale as a sequence of 1024 pixels.
+
+CIFAR-10 (Krizhevsky, 2009) is downloaded from the University of Toronto
+and checked against the MD5 published there. Images are converted to
+grayscale with the ITU-R BT.601 luma weights (0.2989 R + 0.5870 G +
+0.1140 B, as `tf.image.rgb_to_grayscale` in LRA), flattened row by row to
+(n, 1024, 1) and standardised with the training set's statistics.
+"""
+
+import os
+import pickle
+
+import numpy as np
+
+from applications.lra.data import download
+from applications.lra.data.text import split_validation
+
+URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+ARCHIVE = "cifar-10-python.tar.gz"
+MD5 = "c58f30108f718f92721af3b95e74349a"
+NUM_CLASSES = 10
+LUMA = np.asarray([0.2989, 0.5870, 0.1140], dtype="float32")
+
+
+def read_cifar_batch(path):
+    """One pickled CIFAR-10 batch: uint8 (n, 32, 32, 3) and int32 labels."""
+    with open(path, "rb") as f:
+        batch = pickle.load(f, encoding="bytes")
+    data = np.asarray(batch[b"data"], dtype="uint8")
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return images, np.asarray(batch[b"labels"], dtype="int32")
+
+
+def to_grayscale_sequences(images):
+    """uint8 RGB (n, 32, 32, 3) to float32 grayscale (n, 1024, 1) in [0, 1]."""
+    gray = images.astype("float32") @ LUMA / 255.0
+    return gray.reshape(gray.shape[0], -1, 1)
+
+
+def load_image(validation_fraction=0.1, seed=0, url=URL, md5=MD5):
+    """CIFAR-10 grayscale splits, downloaded into the cache on first use.
+
+    Args:
+        validation_fraction: part of the training images held out.
+        seed: seed of the train/validation split.
+        url: download URL (tests point it at a local stand-in archive).
+        md5: expected MD5 of the archive.
+
+    Returns:
+        `{"train": (x, y), "validation": (x, y), "test": (x, y)}` with
+        float32 x of shape (n, 1024, 1).
+    """
+    archive = download.fetch(url, ARCHIVE, "cifar10", md5=md5)
+    root = download.extract_tar(
+        archive,
+        os.path.join(os.path.dirname(archive), "extracted"),
+        os.path.join("cifar-10-batches-py", "test_batch"),
+    )
+    root = os.path.join(root, "cifar-10-batches-py")
+    parts = [
+        read_cifar_batch(os.path.join(root, f"data_batch_{i}"))
+        for i in range(1, 6)
+    ]
+    train = (
+        to_grayscale_sequences(np.concatenate([p[0] for p in parts])),
+        np.concatenate([p[1] for p in parts]),
+    )
+    test_images, test_labels = read_cifar_batch(
+        os.path.join(root, "test_batch")
+    )
+    test = (to_grayscale_sequences(test_images), test_labels)
+    splits = split_validation(train, test, validation_fraction, seed)
+    mean = float(splits["train"][0].mean())
+    std = float(splits["train"][0].std()) + 1e-6
+    return {k: ((x - mean) / std, y) for k, (x, y) in splits.items()}

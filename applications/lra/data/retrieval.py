@@ -1,0 +1,86 @@
+"""LRA Retrieval: do two ACL Anthology papers cite each other? (bytes, 4k)
+
+The AAN pairs exist only in the LRA release archive
+(`lra_release/tsv_data/new_aan_pairs.{train,eval,test}.tsv`: label, two
+paper ids, two texts, tab-separated, no header). The archive is large and
+its publisher lists no checksum, so `fetch` records its SHA-256 on first
+download and checks it afterwards. Each text is encoded like LRA Text:
+UTF-8 bytes + 1, 0 padding, `length` (LRA: 4000) per document.
+"""
+
+import csv
+import os
+import sys
+
+import numpy as np
+
+from applications.lra.data import download
+from applications.lra.data.text import encode_bytes
+
+RELEASE_URL = "https://storage.googleapis.com/long-range-arena/lra_release.gz"
+RELEASE_ARCHIVE = "lra_release.gz"
+VOCAB_SIZE = 257
+NUM_CLASSES = 2
+SPLIT_FILES = {"train": "train", "validation": "eval", "test": "test"}
+
+
+def read_pairs_tsv(path, length=4000, max_examples=None):
+    """Reads an AAN pairs TSV into ((x1, x2), labels)."""
+    csv.field_size_limit(sys.maxsize)
+    first, second, labels = [], [], []
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+            if len(row) < 5:
+                raise ValueError(
+                    f"{path}: expected 5 tab-separated fields (label, id1, "
+                    f"id2, text1, text2); got {len(row)}."
+                )
+            labels.append(int(float(row[0])))
+            first.append(encode_bytes(row[3], length))
+            second.append(encode_bytes(row[4], length))
+            if max_examples is not None and len(labels) >= max_examples:
+                break
+    return (np.stack(first), np.stack(second)), np.asarray(labels, "int32")
+
+
+def load_retrieval(length=4000, directory=None, max_examples=None):
+    """AAN retrieval splits from a release directory or the LRA archive.
+
+    Args:
+        length: bytes per document (LRA: 4000).
+        directory: a directory holding `new_aan_pairs.*.tsv`; by default
+            `$KERAS_SSM_DATA/lra_release/lra_release/tsv_data`, or the
+            downloaded and extracted release.
+        max_examples: read at most this many pairs per split.
+
+    Returns:
+        `{"train": ((x1, x2), y), "validation": ..., "test": ...}`.
+    """
+    if directory is None:
+        directory = release_directory("tsv_data")
+    return {
+        split: read_pairs_tsv(
+            os.path.join(directory, f"new_aan_pairs.{name}.tsv"),
+            length,
+            max_examples,
+        )
+        for split, name in SPLIT_FILES.items()
+    }
+
+
+def release_directory(subdir, url=RELEASE_URL):
+    """`lra_release/<subdir>` from $KERAS_SSM_DATA, or the download.
+
+    The release archive (about 7 GB) is fetched and extracted into the
+    cache only when no local copy exists.
+    """
+    local = os.path.join(download.data_dir(), "lra_release", "lra_release")
+    if os.path.isdir(os.path.join(local, subdir)):
+        return os.path.join(local, subdir)
+    archive = download.fetch(url, RELEASE_ARCHIVE, "lra_release")
+    root = download.extract_tar(
+        archive,
+        os.path.join(os.path.dirname(archive), "extracted"),
+        "lra_release",
+    )
+    return os.path.join(root, "lra_release", subdir)

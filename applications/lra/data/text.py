@@ -1,0 +1,85 @@
+"""LRA Text: IMDB sentiment on bytes (length 1k or 4k).
+
+Reviews come from the Large Movie Review Dataset (Maas et al., 2011),
+downloaded from Stanford and checked against the archive's SHA-256. Each
+review is encoded as its UTF-8 bytes, id = byte + 1 (0 is padding), and
+truncated or padded to `length` (LRA: 1000; 4000 in the longer variant).
+"""
+
+import os
+
+import numpy as np
+
+from applications.lra.data import download
+
+URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+ARCHIVE = "aclImdb_v1.tar.gz"
+SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
+VOCAB_SIZE = 257  # 256 byte values + padding
+NUM_CLASSES = 2
+
+
+def encode_bytes(text, length):
+    """UTF-8 bytes + 1, truncated / zero-padded to `length` (int32)."""
+    data = np.frombuffer(text.encode("utf-8")[:length], dtype="uint8")
+    ids = np.zeros((length,), dtype="int32")
+    ids[: data.size] = data.astype("int32") + 1
+    return ids
+
+
+def read_imdb_directory(root, split, length):
+    """Reads `root/<split>/{neg,pos}/*.txt` into (ids, labels)."""
+    ids, labels = [], []
+    for label, polarity in enumerate(("neg", "pos")):
+        folder = os.path.join(root, split, polarity)
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(
+                f"{folder} not found; expected the aclImdb layout "
+                "(train|test)/(neg|pos)/*.txt."
+            )
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".txt"):
+                with open(os.path.join(folder, name), encoding="utf-8") as f:
+                    ids.append(encode_bytes(f.read(), length))
+                labels.append(label)
+    return np.stack(ids), np.asarray(labels, dtype="int32")
+
+
+def load_text(
+    length=1000, validation_fraction=0.1, seed=0, url=URL, sha256=SHA256
+):
+    """IMDB byte-level splits, downloaded into the cache on first use.
+
+    Args:
+        length: tokens per review (1000 or 4000 in LRA).
+        validation_fraction: part of the training reviews held out.
+        seed: seed of the train/validation split.
+        url: download URL (tests point it at a local stand-in archive).
+        sha256: expected SHA-256 of the archive.
+
+    Returns:
+        `{"train": (x, y), "validation": (x, y), "test": (x, y)}`, int32.
+    """
+    archive = download.fetch(url, ARCHIVE, "imdb", sha256=sha256)
+    root = download.extract_tar(
+        archive,
+        os.path.join(os.path.dirname(archive), "extracted"),
+        os.path.join("aclImdb", "test"),
+    )
+    root = os.path.join(root, "aclImdb")
+    train = read_imdb_directory(root, "train", length)
+    test = read_imdb_directory(root, "test", length)
+    return split_validation(train, test, validation_fraction, seed)
+
+
+def split_validation(train, test, validation_fraction, seed):
+    """Holds out a seeded random part of `train` as the validation split."""
+    x, y = train
+    order = np.random.default_rng(seed).permutation(len(y))
+    num_val = int(round(len(y) * validation_fraction))
+    val, keep = order[:num_val], order[num_val:]
+    return {
+        "train": (x[keep], y[keep]),
+        "validation": (x[val], y[val]),
+        "test": test,
+    }
