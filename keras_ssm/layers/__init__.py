@@ -1,6 +1,9 @@
 """Sequence layers: (batch, length, channels) in and out."""
 
 from keras_ssm.layers.base import SequenceLayer
+from keras_ssm.layers.ces import CES
+from keras_ssm.layers.etsmlp_block import ETSMLPBlock
+from keras_ssm.layers.etsmlp_block import ETSMLPGate
 from keras_ssm.layers.lipschitz import LipschitzRegularization
 from keras_ssm.layers.s4d import S4D
 from keras_ssm.layers.s4d_block import S4DBlock

@@ -1,0 +1,170 @@
+"""Forward + backward throughput of the ETSMLP block against the S4D block.
+
+The ETSMLP paper (Chu & Lin, 2024) reports the highest words per second of
+S4, Mega and ETSMLP. This script times one compiled training step
+(forward, loss mean(y^2), gradients of all weights; `benchmarks/harness.py`)
+of `ETSMLPBlock`, `ETSMLPGate` and `S4DBlock` at matched width d_model on
+the current backend, over a range of lengths, and reports tokens per second
+and the speed ratio of each ETSMLP variant over S4D at each length.
+
+Matched width: every block maps d_model channels to d_model; the ETSMLP
+hidden width defaults to d_model (the paper's LRA configurations) and the
+S4D block uses its defaults (d_state 64, GLU output projection).
+
+Usage:
+
+    KERAS_BACKEND=jax python benchmarks/bench_etsmlp_vs_s4d.py
+    KERAS_BACKEND=torch python benchmarks/bench_etsmlp_vs_s4d.py \
+        --lengths 1024 2048 4096 --batch 8 --d-model 256
+
+Prints a table and writes `benchmarks/results/etsmlp_vs_s4d_<backend>.json`.
+"""
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+MODELS = ("etsmlp", "etsmlp_gate", "s4d")
+
+
+def build_block(name, hidden_dim, d_state):
+    """The block called `name`; d_model is inferred from its input."""
+    from keras_ssm.layers import ETSMLPBlock
+    from keras_ssm.layers import ETSMLPGate
+    from keras_ssm.layers import S4DBlock
+
+    if name == "etsmlp":
+        return ETSMLPBlock(hidden_dim)
+    if name == "etsmlp_gate":
+        return ETSMLPGate(hidden_dim)
+    if name == "s4d":
+        return S4DBlock(d_state=d_state)
+    raise ValueError(f"`name` must be one of {MODELS}, got {name!r}.")
+
+
+def time_block(name, length, args):
+    """One row {model, length, seconds, tokens_per_s, params, error}."""
+    import keras
+
+    from benchmarks.harness import make_train_step
+    from benchmarks.harness import time_call
+
+    keras.utils.set_random_seed(0)
+    block = build_block(name, args.hidden_dim or args.d_model, args.d_state)
+    x = np.random.default_rng(0).normal(size=(args.batch, length, args.d_model))
+    x = keras.ops.convert_to_tensor(x.astype("float32"))
+    try:
+        seconds = time_call(make_train_step(block, x), repeats=args.repeats)
+        error = None
+    except Exception as e:  # e.g. out of memory: reported, not fatal
+        seconds, error = None, f"{type(e).__name__}: {str(e)[:200]}"
+    print(f"  {name} L={length}: {seconds} s", flush=True)
+    return {
+        "model": name,
+        "length": length,
+        "seconds": seconds,
+        "tokens_per_s": args.batch * length / seconds if seconds else None,
+        "params": block.count_params() if block.built else None,
+        "error": error,
+    }
+
+
+def sweep(args):
+    """Times every model at each length, the models interleaved so that a
+    change in machine load between lengths affects all of them alike."""
+    rows, active = [], list(args.models)
+    for length in args.lengths:
+        for name in list(active):
+            row = time_block(name, length, args)
+            rows.append(row)
+            if row["error"] is not None or row["seconds"] > args.max_seconds:
+                active.remove(name)  # longer sequences would only be slower
+    return rows
+
+
+def add_ratios(rows):
+    """S4D time / ETSMLP time at each length (> 1: ETSMLP is faster)."""
+    s4d = {r["length"]: r["seconds"] for r in rows if r["model"] == "s4d"}
+    for row in rows:
+        base = s4d.get(row["length"])
+        if row["model"] != "s4d" and base and row["seconds"]:
+            row["speedup_vs_s4d"] = base / row["seconds"]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--lengths",
+        type=int,
+        nargs="+",
+        default=[1024, 2048, 4096, 8192, 16384],
+    )
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--d-model", type=int, default=256)
+    parser.add_argument(
+        "--hidden-dim", type=int, default=None, help="ETSMLP (default d_model)"
+    )
+    parser.add_argument("--d-state", type=int, default=64, help="S4D state")
+    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=60.0,
+        help="stop a model's sweep once one step takes this long",
+    )
+    parser.add_argument("--output", default=None)
+    args = parser.parse_args(argv)
+
+    import keras
+
+    from benchmarks.harness import print_table
+    from benchmarks.harness import scaling_exponent
+    from benchmarks.harness import write_json
+
+    backend = keras.backend.backend()
+    print(
+        f"forward+backward, {backend}, batch {args.batch}, d_model "
+        f"{args.d_model}, lengths {args.lengths}",
+        flush=True,
+    )
+    rows = sweep(args)
+    add_ratios(rows)
+    print()
+    print_table(
+        rows,
+        ["model", "length", "seconds", "tokens_per_s", "speedup_vs_s4d"],
+    )
+    exponents = {}
+    for name in args.models:
+        done = [r for r in rows if r["model"] == name and r["seconds"]]
+        if len(done) > 1:
+            exponents[name] = scaling_exponent(
+                [r["length"] for r in done], [r["seconds"] for r in done]
+            )
+    print("time ~ length^p:", {k: round(v, 2) for k, v in exponents.items()})
+    output = args.output or os.path.join(
+        ROOT, "benchmarks", "results", f"etsmlp_vs_s4d_{backend}.json"
+    )
+    write_json(
+        output,
+        {
+            "batch": args.batch,
+            "d_model": args.d_model,
+            "hidden_dim": args.hidden_dim or args.d_model,
+            "d_state": args.d_state,
+            "repeats": args.repeats,
+            "rows": rows,
+            "scaling_exponents": exponents,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

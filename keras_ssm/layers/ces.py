@@ -1,0 +1,371 @@
+"""CES: the complex exponential smoothing module of ETSMLP.
+
+From Chu & Lin, "Incorporating Exponential Smoothing into MLP: A Simple but
+Effective Sequence Model" (2024). Per channel, a complex exponential
+smoothing of the input
+
+    y_t = (1 - lambda^alpha) beta x_t + lambda^alpha y_{t-1},
+
+whose real part, added to a gated shortcut, is the output:
+
+    o_t = sigmoid(omega) x_t + Re(y_t) = sigmoid(omega) x_t + (k * x)_t,
+    k[n] = Re(beta (1 - lambda^alpha) (lambda^alpha)^n),   n = 0..L-1.
+
+Training applies `k` with the shared FFT convolution; `step` runs the
+recursion one time step at a time.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_ssm.layers.base import SequenceLayer
+from keras_ssm.layers.base import register_ssm_parameters
+from keras_ssm.ops import complex as cplx
+from keras_ssm.ops.fft_conv import fft_conv
+
+INITS = ("ring", "stable")
+
+# Rings (r_min, r_max, max_phase) of the reference scripts per LRA task.
+REFERENCE_RINGS = {
+    "listops": (0.1, 0.9, 3.14),
+    "imdb": (0.9, 0.999, 0.314),
+    "aan": (0.1, 0.9, 3.14),
+    "cifar": (0.9, 0.99, 3.14),
+    "pathfinder": (0.9, 0.9999, 0.314),
+}
+
+# Weight names. lambda and alpha shape the dynamics: no weight decay.
+LAMBDA = "ces_lambda"
+ALPHA = "ces_alpha"
+BETA = "ces_beta"
+OMEGA = "ces_omega"
+register_ssm_parameters(LAMBDA, ALPHA)
+
+
+def ring_initializer(r_min, r_max, max_phase, parts):
+    """Initializer of lambda' = log(log(lambda)) on a ring of the unit disk.
+
+    |lambda| is drawn uniformly over the area of the annulus r_min <= |z| <=
+    r_max and arg(lambda) uniformly in [0, max_phase]. With `parts == 1`
+    (real variant) lambda is the radius and the weight holds
+    log(-log(lambda)), the real part of log(log(lambda)).
+    """
+
+    def initializer(shape, dtype=None):
+        u_radius = keras.initializers.RandomUniform(0.0, 1.0)(shape[:-1])
+        radius_sq = u_radius * (r_max**2 - r_min**2) + r_min**2
+        log_radius = 0.5 * ops.log(radius_sq)  # log|lambda| < 0
+        if parts == 1:
+            value = ops.expand_dims(ops.log(-log_radius), -1)
+        else:
+            u_phase = keras.initializers.RandomUniform(0.0, 1.0)(shape[:-1])
+            log_lambda = (log_radius, max_phase * u_phase)
+            value = ops.stack(cplx.clog(log_lambda), axis=-1)
+        return ops.cast(value, dtype)
+
+    return initializer
+
+
+def stable_initializer(value, parts):
+    """Initializer of lambda' with every lambda at the fixed point `value`.
+
+    The "stable" ablation of the paper: lambda = value (real, in (0, 1)) for
+    all channels, so log(lambda) < 0 and lambda' = log(-log(lambda)) + i pi.
+    """
+    real_part = math.log(-math.log(value))
+
+    def initializer(shape, dtype=None):
+        fill = ops.array([real_part, math.pi][:parts], "float32")
+        return ops.cast(ops.zeros(shape, "float32") + fill, dtype)
+
+    return initializer
+
+
+def log_uniform_pair_initializer(dt_min, dt_max):
+    """log(dt), dt log-uniform in [dt_min, dt_max], in every trailing part."""
+
+    def initializer(shape, dtype=None):
+        log_dt = keras.initializers.RandomUniform(
+            math.log(dt_min), math.log(dt_max)
+        )(shape[:-1])
+        # concatenate copies; repeat may return a view that torch cannot
+        # assign into when the weight is updated.
+        value = ops.concatenate([ops.expand_dims(log_dt, -1)] * shape[-1], -1)
+        return ops.cast(value, dtype)
+
+    return initializer
+
+
+@keras.saving.register_keras_serializable(package="keras_ssm")
+class CES(SequenceLayer):
+    """Complex exponential smoothing (CES) with FFT convolution and step mode.
+
+    Maps `(batch, length, channels)` to the same shape. Each channel smooths
+    its input with y_t = (1 - lambda^alpha) beta x_t + lambda^alpha y_{t-1}
+    and outputs o_t = sigmoid(omega) x_t + Re(y_t). In `call` this is the
+    float32 FFT convolution with the kernel
+    k[n] = Re(beta (1 - lambda^alpha) (lambda^alpha)^n); `step` runs the
+    recursion, whose state is the complex smoothing state y.
+
+    Parameterisation (as in the reference implementation):
+
+    - lambda' = log(log(lambda)) is the trained weight (Proposition 1 of the
+      paper: stable gradients when |lambda| is close to 1), so
+      log(lambda) = exp(lambda').
+    - alpha = exp(a_re) + i exp(a_im), both parts initialised to log(dt),
+      dt log-uniform in [dt_min, dt_max].
+    - beta = exp(b), b complex with parts ~ N(0, 0.2) (so beta starts near
+      1; the paper writes beta ~ N(0, 0.2) for this weight).
+    - The constraint clamps |lambda^alpha| = exp(Re(alpha log lambda)) to at
+      most `max_lambda` by rescaling the modulus (the phase is kept). It is
+      applied in the forward computation, so it holds whatever the weights.
+    - omega ~ N(0, 1) is real. The shortcut is sigmoid(omega) x, the paper's
+      formula; the reference code multiplies by omega itself.
+
+    With `complex=False` (the paper's real-valued ablation) the imaginary
+    parts are dropped: lambda in (0, 1) with weight log(-log(lambda)),
+    alpha = exp(a) and beta = exp(b) real.
+
+    lambda' and alpha are float32 SSM weights without weight decay; beta and
+    omega are float32 weights (never autocast) with the usual weight decay,
+    as in the reference, which decays all weights.
+
+    Args:
+        r_min: inner radius of the initial ring of lambda, in (0, r_max].
+        r_max: outer radius of the initial ring, in [r_min, 1).
+        max_phase: initial arg(lambda) is uniform in [0, max_phase].
+        init: "ring" (default) or "stable" (every lambda = `stable_lambda`,
+            the fixed-point initialisation of the paper's ablation).
+        stable_lambda: the initial lambda of `init="stable"`, in (0, 1).
+        dt_min: lower bound of the log-uniform initial alpha.
+        dt_max: upper bound of the log-uniform initial alpha.
+        max_lambda: bound on |lambda^alpha|, in (0, 1).
+        complex: complex (default) or real-valued smoothing.
+        bidirectional: add a second smoothing run backward in time, combined
+            with the forward one as a two-sided kernel whose backward taps
+            start at lag -1 (the paper's equation (14)); no `step`.
+        dropout: dropout rate on the output.
+
+    Per-task rings of the reference scripts are in `REFERENCE_RINGS`
+    (ListOps and AAN: (0.1, 0.9, 3.14); IMDB: (0.9, 0.999, 0.314); CIFAR:
+    (0.9, 0.99, 3.14); Pathfinder: (0.9, 0.9999, 0.314)).
+
+    Example:
+
+    >>> layer = keras_ssm.layers.CES(r_min=0.9, r_max=0.999, max_phase=0.314)
+    >>> y = layer(keras.random.normal((2, 1024, 16)))  # (2, 1024, 16)
+    >>> state = layer.get_initial_state(2)
+    >>> y_t, state = layer.step(keras.random.normal((2, 16)), state)
+    """
+
+    def __init__(
+        self,
+        r_min=0.1,
+        r_max=0.9,
+        max_phase=3.14,
+        init="ring",
+        stable_lambda=0.5,
+        dt_min=0.001,
+        dt_max=0.1,
+        max_lambda=0.9999,
+        complex=True,
+        bidirectional=False,
+        dropout=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not 0 < r_min <= r_max:
+            raise ValueError(
+                "`r_min` and `r_max` must satisfy 0 < r_min <= r_max < 1, got "
+                f"r_min={r_min}, r_max={r_max}."
+            )
+        if not r_max < 1:
+            raise ValueError(
+                "`r_max` must be < 1 (lambda inside the unit disk), got "
+                f"r_max={r_max}."
+            )
+        if not max_phase >= 0:
+            raise ValueError(f"`max_phase` must be >= 0, got {max_phase}.")
+        if init not in INITS:
+            raise ValueError(f"`init` must be one of {INITS}, got {init!r}.")
+        if not 0 < stable_lambda < 1:
+            raise ValueError(
+                f"`stable_lambda` must be in (0, 1), got {stable_lambda}."
+            )
+        if not 0 < dt_min <= dt_max:
+            raise ValueError(
+                "`dt_min` and `dt_max` must satisfy 0 < dt_min <= dt_max, got "
+                f"dt_min={dt_min}, dt_max={dt_max}."
+            )
+        if not 0 < max_lambda < 1:
+            raise ValueError(
+                f"`max_lambda` must be in (0, 1), got {max_lambda}."
+            )
+        if not 0 <= dropout < 1:
+            raise ValueError(f"`dropout` must be in [0, 1), got {dropout}.")
+        self.r_min = float(r_min)
+        self.r_max = float(r_max)
+        self.max_phase = float(max_phase)
+        self.init = init
+        self.stable_lambda = float(stable_lambda)
+        self.dt_min = float(dt_min)
+        self.dt_max = float(dt_max)
+        self.max_lambda = float(max_lambda)
+        self.complex = bool(complex)
+        self.bidirectional = bool(bidirectional)
+        self.dropout = float(dropout)
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy
+        )
+
+    def build(self, input_shape):
+        channels = self._validate_input_shape(input_shape)
+        self.channels = channels
+        parts = 2 if self.complex else 1
+        shape = (2 if self.bidirectional else 1, channels, parts)
+        if self.init == "ring":
+            lambda_init = ring_initializer(
+                self.r_min, self.r_max, self.max_phase, parts
+            )
+        else:
+            lambda_init = stable_initializer(self.stable_lambda, parts)
+        self.lambda_loglog = self.add_ssm_weight(LAMBDA, shape, lambda_init)
+        self.alpha_log = self.add_ssm_weight(
+            ALPHA, shape, log_uniform_pair_initializer(self.dt_min, self.dt_max)
+        )
+        self.beta_log = self.add_weight(
+            name=BETA,
+            shape=shape,
+            initializer=keras.initializers.RandomNormal(stddev=0.2),
+            dtype="float32",
+            autocast=False,
+        )
+        self.omega = self.add_weight(
+            name=OMEGA,
+            shape=(channels,),
+            initializer=keras.initializers.RandomNormal(stddev=1.0),
+            dtype="float32",
+            autocast=False,
+        )
+
+    # -- the smoothing in closed form ------------------------------------------
+
+    def _parts(self, weight):
+        """A (directions, channels, parts) weight as a complex pair."""
+        value = ops.convert_to_tensor(weight)
+        if self.complex:
+            return value[..., 0], value[..., 1]
+        return value[..., 0], ops.zeros_like(value[..., 0])
+
+    def log_smoothing_factor(self):
+        """log(lambda^alpha) = alpha log(lambda), after the constraint.
+
+        Returns a complex pair of shape (directions, channels). Its real part
+        is clamped to log(max_lambda), i.e. |lambda^alpha| <= max_lambda.
+        """
+        lam = self._parts(self.lambda_loglog)
+        a = self._parts(self.alpha_log)
+        if self.complex:
+            log_lambda = cplx.cexp(lam)
+            alpha = (ops.exp(a[0]), ops.exp(a[1]))
+        else:
+            log_lambda = (-ops.exp(lam[0]), lam[1])
+            alpha = (ops.exp(a[0]), a[1])
+        q_re, q_im = cplx.cmul(alpha, log_lambda)
+        return ops.minimum(q_re, math.log(self.max_lambda)), q_im
+
+    def smoothing_factor(self):
+        """lambda^alpha after the constraint: a pair (directions, channels)."""
+        return cplx.cexp(self.log_smoothing_factor())
+
+    def input_gain(self):
+        """beta (1 - lambda^alpha), the weight of x_t in y_t (complex pair)."""
+        beta = cplx.cexp(self._parts(self.beta_log))
+        one_minus = cplx.csub((1.0, 0.0), self.smoothing_factor())
+        return cplx.cmul(beta, one_minus)
+
+    def kernel(self, length):
+        """The convolution kernel, shape (directions, channels, length).
+
+        k[n] = Re(beta (1 - lambda^alpha) (lambda^alpha)^n) in float32; the
+        powers are exp(n log(lambda^alpha)).
+        """
+        q = self.log_smoothing_factor()
+        gain = self.input_gain()
+        steps = ops.cast(ops.arange(length), "float32")
+        modulus = ops.exp(q[0][..., None] * steps)
+        angle = q[1][..., None] * steps
+        return modulus * (
+            gain[0][..., None] * ops.cos(angle)
+            - gain[1][..., None] * ops.sin(angle)
+        )
+
+    def shortcut_gain(self):
+        """sigmoid(omega), the weight of the skip path (channels,)."""
+        return ops.sigmoid(self.omega)
+
+    # -- modes -----------------------------------------------------------------
+
+    def call(self, inputs, mask=None, training=None):
+        self._check_call_shape(inputs, self.channels)
+        u = self.apply_mask(inputs, mask)
+        length = u.shape[1] if u.shape[1] is not None else ops.shape(u)[1]
+        k = self.kernel(length)
+        y = fft_conv(u, k[0], k[1] if self.bidirectional else None)
+        y = y + u * ops.cast(self.shortcut_gain(), u.dtype)
+        y = self.dropout_layer(y, training=training)
+        return self.apply_mask(y, mask)
+
+    def get_initial_state(self, batch_size):
+        """Zero state: a (real, imag) pair of shape (batch, channels)."""
+        shape = (batch_size, self.channels)
+        return ops.zeros(shape, "float32"), ops.zeros(shape, "float32")
+
+    def step(self, inputs_t, state):
+        """One step: y = (1 - lambda^alpha) beta x + lambda^alpha y_prev.
+
+        Args:
+            inputs_t: tensor of shape `(batch, channels)`.
+            state: the pair returned by `get_initial_state` or `step`.
+
+        Returns:
+            `(outputs_t, new_state)`, outputs sigmoid(omega) x + Re(y) of
+            shape `(batch, channels)`.
+        """
+        if self.bidirectional:
+            raise ValueError(
+                "CES.step is only defined for the causal layer; this one has "
+                "bidirectional=True."
+            )
+        self._check_step_shape(inputs_t, self.channels)
+        out_dtype = inputs_t.dtype
+        x = ops.cast(inputs_t, "float32")
+        decay = self.smoothing_factor()
+        gain = self.input_gain()
+        y = cplx.cadd(
+            cplx.cmul((decay[0][0], decay[1][0]), state),
+            cplx.cscale((gain[0][0], gain[1][0]), x),
+        )
+        out = y[0] + self.shortcut_gain() * x
+        return ops.cast(out, out_dtype), y
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "r_min": self.r_min,
+                "r_max": self.r_max,
+                "max_phase": self.max_phase,
+                "init": self.init,
+                "stable_lambda": self.stable_lambda,
+                "dt_min": self.dt_min,
+                "dt_max": self.dt_max,
+                "max_lambda": self.max_lambda,
+                "complex": self.complex,
+                "bidirectional": self.bidirectional,
+                "dropout": self.dropout,
+            }
+        )
+        return config
