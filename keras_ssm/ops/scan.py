@@ -1,81 +1,308 @@
 """The linear recurrence h_t = a_t * h_{t-1} + b_t along the time axis.
 
-Three implementations of the same recurrence, on real float32 tensors of shape
-`(batch, length, ...)` (complex recurrences run on (real, imag) pairs):
+Three implementations of the same recurrence, on real float32 tensors of
+shape `(batch, length, ...)`; complex recurrences run on (real, imag) pairs
+with the complex product written out, because PyTorch's `associative_scan`
+drops imaginary parts and downcasts float64.
 
-- `"sequential"`: one step at a time. On PyTorch a Python loop over
-  `torch.unbind` (the backward of `ops.scan` there is quadratic in length);
-  elsewhere `ops.scan`.
+- `"sequential"`: one step at a time; the reference path. On PyTorch a
+  Python loop over `torch.unbind` (the backward of `ops.scan` there is
+  quadratic in length); on TensorFlow `tf.scan` (its bounded while loop is
+  differentiable under XLA, keras' `ops.scan` is not); on JAX `lax.scan`.
 - `"associative"`: `ops.associative_scan` with the operator
-  (a1, b1) o (a2, b2) = (a1 a2, a2 b1 + b2); O(L log L) work, O(log L) depth.
-- `"auto"`: the fastest correct path for the current backend.
+  (a1, b1) o (a2, b2) = (a2 a1, a2 b1 + b2); O(log L) depth. On JAX this is
+  `jax.lax.associative_scan` itself (the optional JAX fast path). It does
+  not compile under XLA on TensorFlow (lengths >= 4): never a default.
+- `"chunked"`: a two-level scan over chunks of T steps: (1) one scan over
+  the T steps of all L/T chunks at once gives each chunk's zero-start
+  states and decay products P_t = prod_{s<=t} a_s; (2) a scan over the L/T
+  chunk ends gives the carries c_k = P_k c_{k-1} + h_k; (3) h_t = local_t +
+  P_t c_{k-1} for all steps at once. O(L) work and memory, T + L/T
+  sequential steps (T ~ sqrt(L)); compiles under XLA on TensorFlow, is
+  differentiable on JAX, and its PyTorch backward stays linear.
+- `"auto"`: `"sequential"` on CPU, `"chunked"` on GPU/TPU.
+
+Why: forward + backward of mean(h^2) on the shared 2-core CPU (keras
+3.15; JAX jit, TF graph, PyTorch eager; seconds, median of 2; the machine
+was heavily oversubscribed, so absolute times are inflated and only the
+ordering within a row is meaningful; `benchmarks/bench_scan.py`):
+
+    backend  batch x channels  length  sequential  associative  chunked
+    jax      8 x 4096          1024       4.57        5.45         -
+    jax      8 x 4096          2048       7.05       12.8          -
+    jax      2 x 1024          2048       0.346        -          0.830
+    jax      1 x 64            2048       0.0129      0.0228      0.0416
+    tf       2 x 1024          2048       2.59        3.27        3.39
+    torch    2 x 1024          2048       1.03        9.52        8.05
+    torch    (1 thread) same   2048       2.09         -          2.12
+    jax      2 x 256           8192       1.01        1.47        2.17
+    torch    2 x 256           8192       4.63        6.47       13.4
+    tf       2 x 256           2048       2.39        0.499       0.524
+    tf       2 x 256           8192      17.6         2.55        4.49
+
+On CPU the sequential scan was the fastest path on JAX and PyTorch at
+every width: its steps are cheap, while the parallel forms do more work
+(and PyTorch's intra-op threads contend on a loaded machine). On
+TensorFlow it depends on the width: at 2 x 256 channels the parallel forms
+win 4-7x (the TF rows used keras' `ops.scan`, since replaced by `tf.scan`),
+at 2 x 1024 the sequential one wins; "auto" stays sequential on CPU until
+that is re-measured. The parallel forms pay off
+where one step costs a kernel launch, i.e. on accelerators; there the
+chunked scan needs ~2 sqrt(L) launches instead of L. Memory is linear in
+length for every path (see the benchmark's peak-memory column).
 """
+
+import math
 
 import keras
 from keras import ops
 
-METHODS = ("auto", "sequential", "associative")
+METHODS = ("auto", "sequential", "associative", "chunked")
 
 
-def _combine(left, right):
-    a1, b1 = left
-    a2, b2 = right
-    return a1 * a2, a2 * b1 + b2
+# -- element algebra: real tensors are 1-tuples, complex ones (re, im) pairs --
 
 
-def _with_initial_state(a, b, initial_state):
-    if initial_state is None:
-        return b
-    first = a[:, :1] * ops.expand_dims(initial_state, 1) + b[:, :1]
-    return ops.concatenate([first, b[:, 1:]], axis=1)
+def _real_mul(x, y):
+    return (x[0] * y[0],)
 
 
-def _sequential(a, b):
+def _complex_mul(x, y):
+    return (x[0] * y[0] - x[1] * y[1], x[0] * y[1] + x[1] * y[0])
+
+
+def _fma(mul, a, h, b):
+    """a * h + b for tuples of tensors under the product `mul`."""
+    return tuple(p + q for p, q in zip(mul(a, h), b))
+
+
+def _time_slice(parts, start, stop=None):
+    return tuple(x[:, start:stop] if stop else x[:, start] for x in parts)
+
+
+# -- the three implementations -------------------------------------------------
+
+
+def _sequential(a, b, mul):
+    """Step-by-step recurrence over axis 1 from a zero state."""
     if keras.backend.backend() == "torch":
         import torch
 
-        h = torch.zeros_like(b[:, 0])
+        h = tuple(torch.zeros_like(x[:, 0]) for x in b)
         outputs = []
-        for a_t, b_t in zip(torch.unbind(a, 1), torch.unbind(b, 1)):
-            h = a_t * h + b_t
+        for a_t, b_t in zip(
+            zip(*(torch.unbind(x, 1) for x in a)),
+            zip(*(torch.unbind(x, 1) for x in b)),
+        ):
+            h = _fma(mul, a_t, h, b_t)
             outputs.append(h)
-        return torch.stack(outputs, 1)
+        return tuple(torch.stack(parts, 1) for parts in zip(*outputs))
 
-    def step(h, ab):
-        h = ab[0] * h + ab[1]
-        return h, h
-
-    a_t = ops.moveaxis(a, 1, 0)
-    b_t = ops.moveaxis(b, 1, 0)
-    _, hs = ops.scan(step, ops.zeros_like(b_t[0]), (a_t, b_t))
-    return ops.moveaxis(hs, 0, 1)
-
-
-def _associative(a, b):
-    _, h = ops.associative_scan(_combine, (a, b), axis=1)
+    # One stacked (L, 2n, batch, ...) input: keras' TF scan fails on several
+    # inputs of unknown length.
+    xs = ops.stack([ops.moveaxis(x, 1, 0) for x in a + b], axis=1)
+    init = tuple(ops.zeros_like(x[:, 0]) for x in b)
     if keras.backend.backend() == "tensorflow":
-        h.set_shape(b.shape)
-    return h
+        import tensorflow as tf
+
+        # tf.scan bounds its while loop (maximum_iterations), which XLA
+        # needs to differentiate it; keras' TF scan does not.
+        step = _step_fn(mul)
+        hs = tf.scan(lambda h, ab: step(h, ab)[0], xs, initializer=init)
+    else:
+        _, hs = ops.scan(_step_fn(mul), init, xs)
+    return tuple(ops.moveaxis(x, 0, 1) for x in hs)
+
+
+def _step_fn(mul):
+    """The scan body h, (a_t, b_t) -> h: one function object per algebra,
+    so that eager JAX reuses its compiled scan across calls."""
+    if mul not in _STEP_FNS:
+        n = 2 if mul is _complex_mul else 1
+
+        def step(h, ab):
+            a_t = tuple(ab[i] for i in range(n))
+            b_t = tuple(ab[n + i] for i in range(n))
+            h = _fma(mul, a_t, h, b_t)
+            return h, h
+
+        _STEP_FNS[mul] = step
+    return _STEP_FNS[mul]
+
+
+def _combine_fn(mul):
+    """(a1, b1) o (a2, b2) = (a2 a1, a2 b1 + b2), one object per algebra."""
+    if mul not in _COMBINE_FNS:
+        n = 2 if mul is _complex_mul else 1
+
+        def combine(left, right):
+            a1, b1, a2, b2 = left[:n], left[n:], right[:n], right[n:]
+            return mul(a2, a1) + _fma(mul, a2, b1, b2)
+
+        _COMBINE_FNS[mul] = combine
+    return _COMBINE_FNS[mul]
+
+
+_STEP_FNS = {}
+_COMBINE_FNS = {}
+
+
+def _associative(a, b, mul):
+    n = len(a)
+    out = ops.associative_scan(_combine_fn(mul), a + b, axis=1)[n:]
+    if keras.backend.backend() == "tensorflow":
+        for h, x in zip(out, b):
+            h.set_shape(x.shape)  # tf's associative_scan loses static shapes
+    return out
+
+
+def default_chunk_size(length):
+    """About sqrt(length), a power of two in [8, 64] (32 if unknown)."""
+    if length is None or not isinstance(length, int):
+        return 32
+    power = round(math.log2(max(length, 1)) / 2)
+    return int(min(max(2**power, 8), 64))
+
+
+def _dim(x, axis):
+    """Static size of `x` along `axis` if known, else a dynamic scalar."""
+    size = x.shape[axis]
+    return size if size is not None else ops.shape(x)[axis]
+
+
+def _chunked(a, b, mul, identity, chunk):
+    """Two-level scan: scans within chunks, a scan across chunks, a fix-up."""
+    batch, length = _dim(b[0], 0), _dim(b[0], 1)
+    rest = tuple(b[0].shape[2:])
+    pad = (-length) % chunk
+    if not (isinstance(pad, int) and pad == 0):
+        # Identity steps (a = 1, b = 0) at the end change no earlier state.
+        widths = [[0, 0], [0, pad]] + [[0, 0]] * len(rest)
+        a = tuple(
+            ops.pad(x, widths, constant_values=v) for x, v in zip(a, identity)
+        )
+        b = tuple(ops.pad(x, widths, constant_values=0.0) for x in b)
+    # (batch, K * T, ...) -> (batch * K, T, ...): every chunk is a row.
+    a = tuple(ops.reshape(x, (-1, chunk) + rest) for x in a)
+    b = tuple(ops.reshape(x, (-1, chunk) + rest) for x in b)
+
+    # (1) In every chunk from a zero state, in one scan: the local states
+    # and the decay products P_t = prod_{s<=t} a_s (the recurrence
+    # P_t = a_t P_{t-1} with P_{-1} = 1, i.e. input a_0 at t = 0).
+    first = tuple(
+        ops.concatenate([x[:, :1], ops.zeros_like(x[:, 1:])], axis=1) for x in a
+    )
+    both = _sequential(
+        tuple(ops.stack([x, x], axis=2) for x in a),
+        tuple(ops.stack([x, f], axis=2) for x, f in zip(b, first)),
+        mul,
+    )
+    local = tuple(x[:, :, 0] for x in both)
+    decay = tuple(x[:, :, 1] for x in both)
+
+    # (2) Carries across chunks: c_k = P_k c_{k-1} + local_k at chunk ends.
+    def per_sequence(x):
+        return ops.reshape(x[:, -1], (batch, -1) + rest)
+
+    carries = _sequential(
+        tuple(per_sequence(x) for x in decay),
+        tuple(per_sequence(x) for x in local),
+        mul,
+    )
+    carry_in = tuple(
+        ops.reshape(
+            ops.concatenate([ops.zeros_like(c[:, :1]), c[:, :-1]], axis=1),
+            (-1, 1) + rest,
+        )
+        for c in carries
+    )
+
+    # (3) h_t = local_t + P_t c_{k-1}: all steps at once.
+    out = _fma(mul, decay, carry_in, local)
+    out = tuple(ops.reshape(x, (batch, -1) + rest) for x in out)
+    if not (isinstance(pad, int) and pad == 0):
+        out = tuple(x[:, :length] for x in out)
+    return out
+
+
+def on_accelerator():
+    """True where the current backend computes on a GPU/TPU, not the CPU."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_logical_devices("GPU"))
+    return False
 
 
 def default_method():
-    """The recurrence implementation used by `method="auto"`."""
-    return "sequential"
+    """The recurrence implementation used by `method="auto"`.
+
+    `"sequential"` on CPU, where it was the fastest path on every backend
+    (module docstring); `"chunked"` on accelerators, where the sequential
+    path pays one kernel launch per step and the chunked one about
+    2 sqrt(L).
+    """
+    return "chunked" if on_accelerator() else "sequential"
 
 
-def linear_recurrence(a, b, initial_state=None, reverse=False, method="auto"):
+def _run(a, b, mul, identity, method, chunk_size):
+    if method not in METHODS:
+        raise ValueError(f"`method` must be one of {METHODS}, got {method!r}.")
+    if chunk_size is not None and (
+        not isinstance(chunk_size, int) or chunk_size < 1
+    ):
+        raise ValueError(
+            f"`chunk_size` must be a positive integer, got {chunk_size!r}."
+        )
+    if method == "auto":
+        method = default_method()
+    if method == "sequential":
+        return _sequential(a, b, mul)
+    if method == "associative":
+        return _associative(a, b, mul)
+    length = b[0].shape[1]
+    chunk = chunk_size or default_chunk_size(length)
+    return _chunked(a, b, mul, identity, chunk)
+
+
+def _check_rank(name, x):
+    if len(x.shape) < 2:
+        raise ValueError(
+            f"`{name}` must have shape (batch, length, ...), i.e. rank >= 2; "
+            f"got shape {tuple(x.shape)}."
+        )
+
+
+def linear_recurrence(
+    a, b, initial_state=None, reverse=False, method="auto", chunk_size=None
+):
     """Computes h_t = a_t * h_{t-1} + b_t for t = 0..L-1 (h_{-1} = state).
 
+    Runs in float32 whatever the input dtypes (mixed precision keeps the
+    scan in float32).
+
     Args:
-        a: decay tensor of shape `(batch, length, ...)`.
-        b: input tensor broadcastable to the shape of `a`.
+        a: decay tensor of shape `(batch, length, ...)`, or broadcastable to
+            the shape of `b`.
+        b: input tensor of shape `(batch, length, ...)`.
         initial_state: optional `(batch, ...)` tensor for h_{-1} (zeros if
             None).
         reverse: run the recurrence from the last step to the first.
-        method: one of `"auto"`, `"sequential"`, `"associative"`.
+        method: `"auto"`, `"sequential"`, `"associative"` or `"chunked"`.
+        chunk_size: steps per chunk of the `"chunked"` method (default about
+            sqrt(length)).
 
     Returns:
-        All states `h`, shape of `b`, float32.
+        All states `h`, float32, shape of `b`.
 
     Example:
 
@@ -83,88 +310,64 @@ def linear_recurrence(a, b, initial_state=None, reverse=False, method="auto"):
     >>> b = ops.ones((1, 4, 1))
     >>> linear_recurrence(a, b)[0, :, 0]  # 1, 1.5, 1.75, 1.875
     """
-    if method not in METHODS:
-        raise ValueError(f"`method` must be one of {METHODS}, got {method!r}.")
+    _check_rank("b", b)
     a = ops.cast(a, "float32")
     b = ops.cast(b, "float32")
-    a, b = ops.broadcast_to(a, ops.shape(b)), b
+    a = ops.broadcast_to(a, ops.shape(b))
     if reverse:
         a, b = ops.flip(a, axis=1), ops.flip(b, axis=1)
-    b = _with_initial_state(a, b, initial_state)
-    if method == "auto":
-        method = default_method()
-    h = _sequential(a, b) if method == "sequential" else _associative(a, b)
+    if initial_state is not None:
+        state = ops.expand_dims(ops.cast(initial_state, "float32"), 1)
+        first = a[:, :1] * state + b[:, :1]
+        b = ops.concatenate([first, b[:, 1:]], axis=1)
+    (h,) = _run((a,), (b,), _real_mul, (1.0,), method, chunk_size)
     return ops.flip(h, axis=1) if reverse else h
 
 
 def complex_linear_recurrence(
-    a, b, initial_state=None, reverse=False, method="auto"
+    a, b, initial_state=None, reverse=False, method="auto", chunk_size=None
 ):
     """`linear_recurrence` for complex (real, imag) pairs `a`, `b`.
 
-    Runs on real float32 tensors: the real and imaginary parts are stacked in
-    a trailing axis and the complex product is expanded by hand.
+    Runs on real float32 tensors with the complex product expanded by hand:
+    (ar + i ai)(hr + i hi) = (ar hr - ai hi) + i (ar hi + ai hr).
+
+    Args:
+        a: (real, imag) pair of decay tensors, broadcastable to `b`'s parts.
+        b: (real, imag) pair of `(batch, length, ...)` input tensors.
+        initial_state: optional (real, imag) pair of `(batch, ...)` tensors.
+        reverse: run the recurrence from the last step to the first.
+        method: `"auto"`, `"sequential"`, `"associative"` or `"chunked"`.
+        chunk_size: steps per chunk of the `"chunked"` method.
+
+    Returns:
+        The (real, imag) pair of all states, float32.
+
+    Example:
+
+    >>> a = (ops.zeros((1, 3, 1)), ops.ones((1, 3, 1)))  # a = i
+    >>> b = (ops.ones((1, 3, 1)), ops.zeros((1, 3, 1)))
+    >>> h_re, h_im = complex_linear_recurrence(a, b)  # 1, 1 + i, i
     """
-    a_re, a_im = (ops.cast(x, "float32") for x in a)
-    b_re, b_im = (ops.cast(x, "float32") for x in b)
-    a_re = ops.broadcast_to(a_re, ops.shape(b_re))
-    a_im = ops.broadcast_to(a_im, ops.shape(b_re))
+    _check_rank("b", b[0])
+    b = tuple(ops.cast(x, "float32") for x in b)
+    a = tuple(
+        ops.broadcast_to(ops.cast(x, "float32"), ops.shape(b[0])) for x in a
+    )
     if reverse:
-        a_re, a_im, b_re, b_im = (
-            ops.flip(x, axis=1) for x in (a_re, a_im, b_re, b_im)
-        )
+        a = tuple(ops.flip(x, axis=1) for x in a)
+        b = tuple(ops.flip(x, axis=1) for x in b)
     if initial_state is not None:
-        s_re, s_im = (ops.expand_dims(x, 1) for x in initial_state)
-        first_re = a_re[:, :1] * s_re - a_im[:, :1] * s_im + b_re[:, :1]
-        first_im = a_re[:, :1] * s_im + a_im[:, :1] * s_re + b_im[:, :1]
-        b_re = ops.concatenate([first_re, b_re[:, 1:]], axis=1)
-        b_im = ops.concatenate([first_im, b_im[:, 1:]], axis=1)
-
-    def combine(left, right):
-        (ar1, ai1, br1, bi1), (ar2, ai2, br2, bi2) = left, right
-        return (
-            ar1 * ar2 - ai1 * ai2,
-            ar1 * ai2 + ai1 * ar2,
-            ar2 * br1 - ai2 * bi1 + br2,
-            ar2 * bi1 + ai2 * br1 + bi2,
+        state = tuple(
+            ops.expand_dims(ops.cast(x, "float32"), 1) for x in initial_state
         )
-
-    if method == "auto":
-        method = default_method()
-    if method == "associative":
-        *_, h_re, h_im = ops.associative_scan(
-            combine, (a_re, a_im, b_re, b_im), axis=1
+        first = _fma(
+            _complex_mul, _time_slice(a, 0, 1), state, _time_slice(b, 0, 1)
         )
-    else:
-        h_re, h_im = _complex_sequential(a_re, a_im, b_re, b_im)
+        b = tuple(
+            ops.concatenate([f, x[:, 1:]], axis=1) for f, x in zip(first, b)
+        )
+    h = _run(a, b, _complex_mul, (1.0, 0.0), method, chunk_size)
     if reverse:
-        h_re, h_im = ops.flip(h_re, axis=1), ops.flip(h_im, axis=1)
-    return h_re, h_im
-
-
-def _complex_sequential(a_re, a_im, b_re, b_im):
-    # Stack (re, im) so one real recurrence carries both parts.
-    if keras.backend.backend() == "torch":
-        import torch
-
-        h_re = torch.zeros_like(b_re[:, 0])
-        h_im = torch.zeros_like(b_im[:, 0])
-        out_re, out_im = [], []
-        for ar, ai, br, bi in zip(
-            *(torch.unbind(x, 1) for x in (a_re, a_im, b_re, b_im))
-        ):
-            h_re, h_im = ar * h_re - ai * h_im + br, ar * h_im + ai * h_re + bi
-            out_re.append(h_re)
-            out_im.append(h_im)
-        return torch.stack(out_re, 1), torch.stack(out_im, 1)
-
-    def step(h, x):
-        ar, ai, br, bi = x
-        h_re = ar * h[0] - ai * h[1] + br
-        h_im = ar * h[1] + ai * h[0] + bi
-        return (h_re, h_im), (h_re, h_im)
-
-    xs = tuple(ops.moveaxis(x, 1, 0) for x in (a_re, a_im, b_re, b_im))
-    init = (ops.zeros_like(xs[2][0]), ops.zeros_like(xs[3][0]))
-    _, (h_re, h_im) = ops.scan(step, init, xs)
-    return ops.moveaxis(h_re, 0, 1), ops.moveaxis(h_im, 0, 1)
+        h = tuple(ops.flip(x, axis=1) for x in h)
+    return h

@@ -1,0 +1,234 @@
+"""The Mamba block (Gu & Dao, 2023) with a pre-norm residual wrapper."""
+
+import keras
+from keras import ops
+
+from keras_ssm.layers.base import SequenceLayer
+from keras_ssm.layers.s4d_block import make_norm
+from keras_ssm.layers.selective_ssm import SelectiveSSM
+from keras_ssm.layers.selective_ssm import resolve_dt_rank
+
+
+@keras.saving.register_keras_serializable(package="keras_ssm")
+class MambaBlock(SequenceLayer):
+    """Mamba block: x + out_proj(SSM(SiLU(conv(x_in))) * SiLU(z)).
+
+    With `(x_in, z) = in_proj(Norm(x))` split into two halves of
+    `d_inner = expand * d_model` channels, `conv` a causal depthwise Conv1D
+    of width `d_conv` (`Conv1D(groups=d_inner, padding="causal")`) and SSM a
+    `SelectiveSSM` with `dt_rank = ceil(d_model / 16)` by default. d_model
+    is the input's last axis. The residual wrapper makes blocks stackable in
+    `keras.Sequential`; add a final norm after the last block, as Mamba does.
+
+    `bidirectional=True` (for classification) adds a second conv + SSM that
+    reads the sequence reversed; the two outputs are averaged before the
+    gate (an average rather than a sum keeps the magnitude, which avoids
+    the overflows users report under mixed precision). `in_proj`,
+    `out_proj` and the gate are shared. Such a block has no `step`.
+
+    A mask zeroes padded steps before the conv and skips them in the SSM,
+    so the outputs at valid steps equal those of the unpadded sequence.
+
+    Args:
+        d_state: state size N of the selective SSM.
+        d_conv: width of the causal depthwise convolution.
+        expand: d_inner / d_model.
+        dt_rank: rank of the dt projection; `"auto"` = ceil(d_model / 16).
+        norm: "rms" (default), "layer" or "batch".
+        bidirectional: add a reversed conv + SSM and average (no `step`).
+        dropout: dropout rate on the block's output before the residual.
+        conv_bias: whether the convolution has a bias (Mamba: True).
+        bias: whether in_proj and out_proj have biases (Mamba: False).
+        **ssm_kwargs: other arguments of `SelectiveSSM` (`dt_min`,
+            `dt_max`, `dt_init_floor`, `dt_scale`, `scan_method`,
+            `chunk_size`), with the usual layer arguments (`name`, `dtype`).
+
+    Example:
+
+    >>> model = keras.Sequential([
+    ...     keras.Input((None, 64)),
+    ...     keras_ssm.layers.MambaBlock(d_state=16),
+    ...     keras_ssm.layers.MambaBlock(d_state=16),
+    ...     keras.layers.RMSNormalization(),
+    ...     keras.layers.Dense(10),
+    ... ])
+    """
+
+    def __init__(
+        self,
+        d_state=16,
+        d_conv=4,
+        expand=2,
+        dt_rank="auto",
+        norm="rms",
+        bidirectional=False,
+        dropout=0.0,
+        conv_bias=True,
+        bias=False,
+        **kwargs,
+    ):
+        layer_kwargs = {
+            k: kwargs.pop(k)
+            for k in ("name", "dtype", "trainable")
+            if k in kwargs
+        }
+        super().__init__(**layer_kwargs)
+        for name, value in (("d_conv", d_conv), ("expand", expand)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(
+                    f"`{name}` must be a positive integer, got {value!r}."
+                )
+            if value < 1:
+                raise ValueError(
+                    f"`{name}` must be a positive integer, got {value!r}."
+                )
+        if dt_rank != "auto":
+            resolve_dt_rank(dt_rank, 1)
+        if not 0 <= dropout < 1:
+            raise ValueError(f"`dropout` must be in [0, 1), got {dropout}.")
+        self.d_state = d_state
+        self.d_conv = d_conv
+        self.expand = expand
+        self.dt_rank = dt_rank
+        self.norm = norm
+        self.bidirectional = bool(bidirectional)
+        self.dropout = float(dropout)
+        self.conv_bias = bool(conv_bias)
+        self.bias = bool(bias)
+        self.ssm_kwargs = kwargs
+        self.norm_layer = make_norm(norm, "norm")
+        self.dropout_layer = keras.layers.Dropout(self.dropout)
+        # Validate the SSM arguments now rather than at build time.
+        SelectiveSSM(d_state=d_state, **kwargs)
+
+    def _mixer(self, suffix):
+        conv = keras.layers.Conv1D(
+            self.d_inner,
+            self.d_conv,
+            padding="causal",
+            groups=self.d_inner,
+            use_bias=self.conv_bias,
+            dtype=self.dtype_policy,
+            name="conv" + suffix,
+        )
+        ssm = SelectiveSSM(
+            d_state=self.d_state,
+            dt_rank=self.resolved_dt_rank,
+            dtype=self.dtype_policy,
+            name="ssm" + suffix,
+            **self.ssm_kwargs,
+        )
+        return conv, ssm
+
+    def build(self, input_shape):
+        d_model = self._validate_input_shape(input_shape)
+        self.channels = d_model
+        self.d_inner = self.expand * d_model
+        self.resolved_dt_rank = resolve_dt_rank(self.dt_rank, d_model)
+        inner_shape = tuple(input_shape[:-1]) + (self.d_inner,)
+        self.norm_layer.build(input_shape)
+        self.in_proj = keras.layers.Dense(
+            2 * self.d_inner,
+            use_bias=self.bias,
+            dtype=self.dtype_policy,
+            name="in_proj",
+        )
+        self.in_proj.build(input_shape)
+        self.conv, self.ssm = self._mixer("")
+        self.conv.build(inner_shape)
+        self.ssm.build(inner_shape)
+        if self.bidirectional:
+            self.conv_backward, self.ssm_backward = self._mixer("_backward")
+            self.conv_backward.build(inner_shape)
+            self.ssm_backward.build(inner_shape)
+        self.out_proj = keras.layers.Dense(
+            d_model,
+            use_bias=self.bias,
+            dtype=self.dtype_policy,
+            name="out_proj",
+        )
+        self.out_proj.build(inner_shape)
+
+    def call(self, inputs, mask=None, training=None, dt_scale=None):
+        self._check_call_shape(inputs, self.channels)
+        x, z = ops.split(self.in_proj(self.norm_layer(inputs)), 2, axis=-1)
+        x = self.apply_mask(x, mask)  # padded steps look like causal padding
+
+        def mix(conv, ssm, x, mask):
+            x = ops.silu(conv(x))
+            return ssm(x, mask=mask, training=training, dt_scale=dt_scale)
+
+        y = mix(self.conv, self.ssm, x, mask)
+        if self.bidirectional:
+            flip_mask = None if mask is None else ops.flip(mask, axis=1)
+            y_backward = mix(
+                self.conv_backward,
+                self.ssm_backward,
+                ops.flip(x, axis=1),
+                flip_mask,
+            )
+            y = 0.5 * (y + ops.flip(y_backward, axis=1))
+        y = self.out_proj(y * ops.silu(z))
+        y = self.dropout_layer(y, training=training)
+        return self.apply_mask(inputs + y, mask)
+
+    # -- recurrent mode ------------------------------------------------------
+
+    def get_initial_state(self, batch_size):
+        """(conv_state, ssm_state): the last d_conv - 1 conv inputs
+        `(batch, d_conv - 1, d_inner)` and the SSM state `(batch, d_inner,
+        d_state)`."""
+        conv_state = ops.zeros(
+            (batch_size, self.d_conv - 1, self.d_inner), self.compute_dtype
+        )
+        return conv_state, self.ssm.get_initial_state(batch_size)
+
+    def step(self, inputs_t, state, dt_scale=None):
+        """One recurrent step of the block; equals `call` over a sequence.
+
+        Args:
+            inputs_t: tensor of shape `(batch, d_model)`.
+            state: `(conv_state, ssm_state)` from `get_initial_state`.
+            dt_scale: optional factor on the SSM's dt.
+
+        Returns:
+            `(outputs_t, new_state)`, outputs of shape `(batch, d_model)`.
+        """
+        if self.bidirectional:
+            raise ValueError(
+                "MambaBlock.step is only defined for the causal block; this "
+                "one has bidirectional=True."
+            )
+        self._check_step_shape(inputs_t, self.channels)
+        conv_state, ssm_state = state
+        inputs_t = ops.cast(inputs_t, self.compute_dtype)
+        x, z = ops.split(self.in_proj(self.norm_layer(inputs_t)), 2, axis=-1)
+        window = ops.concatenate(
+            [ops.cast(conv_state, x.dtype), x[:, None, :]], axis=1
+        )
+        # Conv1D's grouped kernel is (d_conv, 1, d_inner): one tap per step.
+        kernel = ops.cast(self.conv.kernel[:, 0, :], x.dtype)
+        x = ops.sum(window * kernel[None], axis=1)
+        if self.conv_bias:
+            x = x + ops.cast(self.conv.bias, x.dtype)
+        y, ssm_state = self.ssm.step(ops.silu(x), ssm_state, dt_scale)
+        y = self.out_proj(y * ops.silu(z))
+        return inputs_t + y, (window[:, 1:], ssm_state)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "d_state": self.d_state,
+                "d_conv": self.d_conv,
+                "expand": self.expand,
+                "dt_rank": self.dt_rank,
+                "norm": self.norm,
+                "bidirectional": self.bidirectional,
+                "dropout": self.dropout,
+                "conv_bias": self.conv_bias,
+                "bias": self.bias,
+                **self.ssm_kwargs,
+            }
+        )
+        return config

@@ -1,0 +1,335 @@
+"""SelectiveSSM (Mamba's S6) against a float64 NumPy recurrence."""
+
+import math
+import re
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_ssm.layers import SelectiveSSM
+from keras_ssm.layers import selective_ssm as selective_ssm_module
+from keras_ssm.layers.base import ssm_parameter_patterns
+from keras_ssm.layers.selective_ssm import fused_scan_available
+from tests.helpers import assert_cross_backend_weights
+from tests.helpers import assert_save_load_roundtrip
+from tests.helpers import run_steps
+from tests.helpers import to_numpy
+
+PATHS = ("sequential", "associative", "chunked")
+
+
+def softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+def reference_selective_ssm(layer, x, dt_scale=None, mask=None):
+    """y_t = C_t h_t + D x_t, h_t = exp(dt_t A) h_{t-1} + dt_t B_t x_t."""
+    x = np.asarray(x, np.float64)
+    if mask is not None:
+        x = x * mask[..., None]
+    rank, n = layer.resolved_dt_rank, layer.d_state
+    proj = x @ to_numpy(layer.x_proj)
+    dt_low, B, C = (
+        proj[..., :rank],
+        proj[..., rank : rank + n],
+        proj[..., rank + n :],
+    )
+    dt = softplus(dt_low @ to_numpy(layer.dt_proj) + to_numpy(layer.dt_bias))
+    dt = dt * (layer.dt_scale if dt_scale is None else dt_scale)
+    if mask is not None:
+        dt = dt * mask[..., None]
+    A = -np.exp(to_numpy(layer.A_log))
+    D = to_numpy(layer.D_skip)
+    h = np.zeros((x.shape[0], x.shape[2], n))
+    ys = []
+    for t in range(x.shape[1]):
+        h = np.exp(dt[:, t, :, None] * A) * h + (
+            (dt[:, t] * x[:, t])[..., None] * B[:, t, None, :]
+        )
+        ys.append(np.sum(h * C[:, t, None, :], axis=-1) + D * x[:, t])
+    y = np.stack(ys, axis=1)
+    return y if mask is None else y * mask[..., None]
+
+
+def layer_gradients(layer, x, **call_kwargs):
+    """Gradients of mean(layer(x)^2) w.r.t. the trainable weights."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        trainable = [v.value for v in layer.trainable_variables]
+        others = [v.value for v in layer.non_trainable_variables]
+
+        def loss_fn(trainable):
+            y, _ = layer.stateless_call(trainable, others, x, **call_kwargs)
+            return ops.mean(ops.square(ops.cast(y, "float32")))
+
+        return [to_numpy(g) for g in jax.jit(jax.grad(loss_fn))(trainable)]
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            y = layer(x, **call_kwargs)
+            loss = ops.mean(ops.square(ops.cast(y, "float32")))
+        return [
+            to_numpy(g) for g in tape.gradient(loss, layer.trainable_variables)
+        ]
+    for v in layer.trainable_variables:
+        v.value.grad = None
+    y = layer(x, **call_kwargs)
+    ops.mean(ops.square(ops.cast(y, "float32"))).backward()
+    return [to_numpy(v.value.grad) for v in layer.trainable_variables]
+
+
+def make_layer(d_inner=6, length=9, batch=2, **kwargs):
+    kwargs.setdefault("d_state", 4)
+    layer = SelectiveSSM(**kwargs)
+    layer.build((batch, length, d_inner))
+    return layer
+
+
+def random_inputs(batch=2, length=9, d_inner=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(batch, length, d_inner)).astype("float32")
+
+
+@pytest.mark.parametrize("method", PATHS + ("auto",))
+def test_matches_float64_reference(method):
+    layer = make_layer(scan_method=method, chunk_size=4)
+    x = random_inputs()
+    np.testing.assert_allclose(
+        to_numpy(layer(x)),
+        reference_selective_ssm(layer, x),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+
+
+def test_default_initialisation_follows_mamba():
+    layer = make_layer(d_inner=40, d_state=16, dt_min=0.01, dt_max=0.05)
+    assert layer.resolved_dt_rank == math.ceil(40 / 16)
+    assert tuple(layer.x_proj.shape) == (40, 3 + 2 * 16)
+    np.testing.assert_allclose(
+        to_numpy(layer.A_log),
+        np.log(np.tile(np.arange(1, 17), (40, 1))),
+        rtol=1e-6,
+    )
+    np.testing.assert_array_equal(to_numpy(layer.D_skip), np.ones(40))
+    dt = softplus(to_numpy(layer.dt_bias))
+    assert np.all(dt >= 0.01 * (1 - 1e-4)) and np.all(dt <= 0.05 * (1 + 1e-4))
+    assert np.max(np.abs(to_numpy(layer.dt_proj))) <= 3**-0.5
+    patterns = ssm_parameter_patterns()
+
+    def excluded_from_decay(variable):
+        return any(re.search(p, variable.name) for p in patterns)
+
+    for name in ("A_log", "D_skip", "dt_bias"):
+        assert excluded_from_decay(getattr(layer, name))
+        assert getattr(layer, name).dtype == "float32"
+    assert not excluded_from_decay(layer.x_proj)
+    assert not excluded_from_decay(layer.dt_proj)
+
+
+def test_step_matches_call_and_is_causal():
+    layer = make_layer(chunk_size=4)
+    x = random_inputs()
+    y = to_numpy(layer(x))
+    np.testing.assert_allclose(run_steps(layer, x), y, rtol=1e-4, atol=1e-5)
+    changed = x.copy()
+    changed[:, 5:] += 1.0
+    np.testing.assert_allclose(
+        to_numpy(layer(changed))[:, :5], y[:, :5], rtol=1e-5, atol=1e-6
+    )
+
+
+def test_dt_scale_multiplies_dt_at_call_and_construction():
+    layer = make_layer()
+    x = random_inputs()
+    half = to_numpy(layer(x, dt_scale=0.5))
+    np.testing.assert_allclose(
+        half, reference_selective_ssm(layer, x, 0.5), rtol=1e-4, atol=1e-5
+    )
+    assert np.max(np.abs(half - to_numpy(layer(x)))) > 1e-3
+    scaled = make_layer(dt_scale=0.5)
+    scaled.set_weights(layer.get_weights())
+    np.testing.assert_allclose(to_numpy(scaled(x)), half, rtol=1e-5, atol=1e-6)
+    state = layer.get_initial_state(2)
+    y_t, _ = layer.step(x[:, 0], state, dt_scale=0.5)
+    np.testing.assert_allclose(to_numpy(y_t), half[:, 0], rtol=1e-4, atol=1e-6)
+
+
+def test_mask_skips_padded_steps():
+    layer = make_layer()
+    x = random_inputs()
+    mask = np.ones((2, 9), bool)
+    mask[0, 6:] = False
+    y = to_numpy(layer(x, mask=mask))
+    np.testing.assert_allclose(
+        y,
+        reference_selective_ssm(layer, x, mask=mask.astype("float64")),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        y[:1, :6], to_numpy(layer(x[:1, :6])), rtol=1e-5, atol=1e-6
+    )
+    assert np.all(y[0, 6:] == 0)
+
+
+def test_gradients_finite_and_equal_across_scan_paths():
+    x = random_inputs(length=13)
+    layer = make_layer(length=13, scan_method="sequential")
+    expected = layer_gradients(layer, x)
+    assert all(np.all(np.isfinite(g)) for g in expected)
+    assert all(np.any(g != 0) for g in expected)
+    for method in ("associative", "chunked"):
+        other = make_layer(length=13, scan_method=method, chunk_size=4)
+        other.set_weights(layer.get_weights())
+        for g, e in zip(layer_gradients(other, x), expected):
+            np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_keeps_the_scan_in_float32(policy, monkeypatch):
+    reference_layer = make_layer()
+    keras.config.set_dtype_policy(policy)
+    layer = make_layer()
+    layer.set_weights(reference_layer.get_weights())
+    seen = []
+    original = selective_ssm_module.linear_recurrence
+
+    def spy(a, b, *args, **kwargs):
+        seen.append((a.dtype, b.dtype))
+        return original(a, b, *args, **kwargs)
+
+    monkeypatch.setattr(selective_ssm_module, "linear_recurrence", spy)
+    x = random_inputs()
+    y = layer(x)
+    compute = policy.split("_")[1]
+    assert keras.backend.standardize_dtype(y.dtype) == compute
+    assert [tuple(map(keras.backend.standardize_dtype, s)) for s in seen] == [
+        ("float32", "float32")
+    ]
+    for name in ("A_log", "D_skip", "dt_bias"):
+        assert getattr(layer, name).dtype == "float32"
+    np.testing.assert_allclose(
+        to_numpy(y), to_numpy(reference_layer(x)), rtol=0.1, atol=0.1
+    )
+    y_t, state = layer.step(x[:, 0], layer.get_initial_state(2))
+    assert keras.backend.standardize_dtype(state.dtype) == "float32"
+
+
+def test_config_and_save_load_roundtrip(tmp_path):
+    layer = SelectiveSSM(
+        d_state=4, dt_rank=2, dt_scale=0.7, scan_method="chunked"
+    )
+    restored = SelectiveSSM.from_config(layer.get_config())
+    assert restored.get_config() == layer.get_config()
+    model = keras.Sequential([keras.Input((9, 6)), layer])
+    assert_save_load_roundtrip(model, random_inputs(), tmp_path)
+
+
+def test_weights_load_under_another_backend(tmp_path):
+    source = """
+    import keras
+    import keras_ssm
+
+    def build_model():
+        keras.utils.set_random_seed(3)
+        return keras.Sequential(
+            [keras.Input((9, 6)), keras_ssm.layers.SelectiveSSM(d_state=4)]
+        )
+    """
+    assert_cross_backend_weights(source, random_inputs(), tmp_path)
+
+
+def test_bad_arguments_and_shapes_raise():
+    with pytest.raises(ValueError, match="`d_state`"):
+        SelectiveSSM(d_state=0)
+    with pytest.raises(ValueError, match="`dt_rank`"):
+        SelectiveSSM(dt_rank=0)
+    with pytest.raises(ValueError, match="dt_min"):
+        SelectiveSSM(dt_min=0.1, dt_max=0.01)
+    with pytest.raises(ValueError, match="`dt_init_floor`"):
+        SelectiveSSM(dt_init_floor=0.0)
+    with pytest.raises(ValueError, match="`dt_scale`"):
+        SelectiveSSM(dt_scale=-1.0)
+    with pytest.raises(ValueError, match="`scan_method`"):
+        SelectiveSSM(scan_method="parallel")
+    with pytest.raises(ValueError, match="`chunk_size`"):
+        SelectiveSSM(chunk_size=0)
+    with pytest.raises(ValueError, match=r"\(batch, length, channels\)"):
+        SelectiveSSM()(np.zeros((2, 6), "float32"))
+    layer = make_layer()
+    with pytest.raises(ValueError, match=r"\(batch, length, 6\)"):
+        layer(np.zeros((2, 9, 5), "float32"))
+    with pytest.raises(ValueError, match=r"\(batch, 6\)"):
+        layer.step(np.zeros((2, 9, 6), "float32"), layer.get_initial_state(2))
+    with pytest.raises(ValueError, match="`dt_scale`"):
+        layer(random_inputs(), dt_scale=0.0)
+
+
+def test_fused_method_falls_back_to_the_portable_scan():
+    layer = make_layer(scan_method="fused")
+    x = random_inputs()
+    np.testing.assert_allclose(
+        to_numpy(layer(x)),
+        reference_selective_ssm(layer, x),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+
+
+@pytest.mark.skipif(
+    not fused_scan_available(), reason="needs torch + CUDA + mamba_ssm"
+)
+def test_fused_cuda_kernel_matches_portable_scan():  # pragma: no cover
+    import torch
+
+    x = torch.tensor(random_inputs(), device="cuda")
+    fused = make_layer(scan_method="fused")
+    portable = make_layer(scan_method="chunked")
+    portable.set_weights(fused.get_weights())
+    np.testing.assert_allclose(
+        to_numpy(fused(x)), to_numpy(portable(x)), rtol=1e-3, atol=1e-4
+    )
+
+
+def test_long_input_runs_in_bounded_memory():
+    """Length 8192 at small width: equals the reference, finite gradients."""
+    x = random_inputs(batch=1, length=8192, d_inner=4, seed=1)
+    layer = make_layer(
+        d_inner=4, length=8192, batch=1, d_state=4, scan_method="chunked"
+    )
+    y = to_numpy(layer(x))
+    np.testing.assert_allclose(
+        y, reference_selective_ssm(layer, x), rtol=1e-3, atol=1e-4
+    )
+    grads = layer_gradients(layer, x)
+    assert all(np.all(np.isfinite(g)) for g in grads)
+
+
+@pytest.mark.parametrize("method", ["auto", "chunked", "associative"])
+def test_fit_with_default_jit_compile(method):
+    """model.fit with jit_compile="auto"; on TF also under XLA if it can."""
+    model = keras.Sequential(
+        [
+            keras.Input((9, 6)),
+            SelectiveSSM(d_state=4, scan_method=method),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile("adam", "mse")
+    x = random_inputs(batch=8)
+    history = model.fit(x, x[..., :1], batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    if keras.backend.backend() != "tensorflow":
+        return
+    if method == "associative":  # not XLA-compilable: auto must avoid XLA
+        assert not model.layers[0].supports_jit and not model.jit_compile
+    else:  # auto picks XLA on TF with a GPU: the path must compile
+        model.compile("adam", "mse", jit_compile=True)
+        history = model.fit(x, x[..., :1], batch_size=4, epochs=1, verbose=0)
+        assert np.isfinite(history.history["loss"][0])
