@@ -219,8 +219,9 @@ def test_weights_load_under_another_backend(tmp_path):
     assert_cross_backend_weights(source, inputs(length=12), tmp_path)
 
 
-def test_block_step_matches_call():
-    block = S4DBlock(d_state=8, norm="layer")
+@pytest.mark.parametrize("norm", ["layer", "batch", "rms"])
+def test_block_step_matches_call(norm):
+    block = S4DBlock(d_state=8, norm=norm, prenorm=norm != "rms")
     u = inputs(length=12)
     with pytest.raises(ValueError, match="not built"):
         block.get_initial_state(2)

@@ -67,8 +67,11 @@ def diagonal_init(init, d_state, freq_scale=1.0):
 
 
 def _constant(value):
+    # A NumPy copy, not ops.broadcast_to: PyTorch would hand back a strided
+    # view that in-place weight updates cannot write to.
     def initializer(shape, dtype=None):
-        return ops.cast(ops.broadcast_to(np.asarray(value), shape), dtype)
+        array = np.broadcast_to(np.asarray(value), shape).copy()
+        return ops.convert_to_tensor(array, dtype=dtype or "float32")
 
     return initializer
 

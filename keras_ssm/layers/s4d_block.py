@@ -113,14 +113,20 @@ class S4DBlock(SequenceLayer):
 
     def step(self, inputs_t, state):
         """One recurrent step of the block (causal, pre- or post-norm)."""
-        x = self.norm_layer(inputs_t) if self.prenorm else inputs_t
+        inputs_t = keras.ops.convert_to_tensor(inputs_t, self.compute_dtype)
+        x = self._norm_step(inputs_t) if self.prenorm else inputs_t
         x, state = self.s4d.step(x, state)
         x = self.activation(x)
         value, gate = keras.ops.split(self.output_projection(x), 2, axis=-1)
         x = inputs_t + value * keras.ops.sigmoid(gate)
         if not self.prenorm:
-            x = self.norm_layer(x)
+            x = self._norm_step(x)
         return x, state
+
+    def _norm_step(self, x_t):
+        # Norm layers expect (batch, length, channels): add a length-1 axis.
+        x = self.norm_layer(keras.ops.expand_dims(x_t, 1), training=False)
+        return x[:, 0]
 
     def get_config(self):
         config = super().get_config()
