@@ -23,6 +23,38 @@ def ssm_parameter_patterns():
     return [f"(^|/){name}(:\\d+)?$" for name in sorted(_SSM_PARAMETER_NAMES)]
 
 
+def pop_layer_kwargs(kwargs):
+    """Removes the base-layer arguments (name, dtype, trainable) from `kwargs`.
+
+    Blocks forward their remaining keyword arguments to an inner layer; the
+    base-layer ones belong to the block itself.
+    """
+    return {
+        k: kwargs.pop(k) for k in ("name", "dtype", "trainable") if k in kwargs
+    }
+
+
+def make_norm(norm, name, dtype=None):
+    """A channel normalisation layer: "layer", "batch" or "rms".
+
+    Pass the block's dtype policy as `dtype`: a sublayer left at float32
+    would cast the block's activations back to float32 under mixed precision.
+    """
+    if norm == "layer":
+        return keras.layers.LayerNormalization(
+            epsilon=1e-5, name=name, dtype=dtype
+        )
+    if norm == "batch":
+        return keras.layers.BatchNormalization(name=name, dtype=dtype)
+    if norm == "rms":
+        return keras.layers.RMSNormalization(
+            epsilon=1e-5, name=name, dtype=dtype
+        )
+    raise ValueError(
+        f"`norm` must be one of ('layer', 'batch', 'rms'), got {norm!r}."
+    )
+
+
 class SequenceLayer(keras.layers.Layer):
     """Base class of the layers that map (batch, length, channels) to itself.
 

@@ -3,8 +3,9 @@
 import keras
 
 from keras_ssm.layers.base import SequenceLayer
+from keras_ssm.layers.base import make_norm
+from keras_ssm.layers.base import pop_layer_kwargs
 from keras_ssm.layers.ces import CES
-from keras_ssm.layers.s4d_block import make_norm
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
@@ -56,12 +57,7 @@ class ETSMLPBlock(SequenceLayer):
         bidirectional=False,
         **kwargs,
     ):
-        layer_kwargs = {
-            k: kwargs.pop(k)
-            for k in ("name", "dtype", "trainable")
-            if k in kwargs
-        }
-        super().__init__(**layer_kwargs)
+        super().__init__(**pop_layer_kwargs(kwargs))
         if not isinstance(hidden_dim, int) or hidden_dim < 1:
             raise ValueError(
                 f"`hidden_dim` must be a positive integer, got {hidden_dim!r}."
@@ -75,7 +71,7 @@ class ETSMLPBlock(SequenceLayer):
         self.activation = keras.activations.get(activation)
         self.bidirectional = bool(bidirectional)
         self.ces_kwargs = kwargs
-        self.norm_layer = make_norm(norm, "norm")
+        self.norm_layer = make_norm(norm, "norm", self.dtype_policy)
         self.ces = CES(
             bidirectional=bidirectional,
             dtype=self.dtype_policy,

@@ -4,7 +4,8 @@ import keras
 from keras import ops
 
 from keras_ssm.layers.base import SequenceLayer
-from keras_ssm.layers.s4d_block import make_norm
+from keras_ssm.layers.base import make_norm
+from keras_ssm.layers.base import pop_layer_kwargs
 from keras_ssm.layers.selective_ssm import SelectiveSSM
 from keras_ssm.layers.selective_ssm import resolve_dt_rank
 
@@ -67,12 +68,7 @@ class MambaBlock(SequenceLayer):
         bias=False,
         **kwargs,
     ):
-        layer_kwargs = {
-            k: kwargs.pop(k)
-            for k in ("name", "dtype", "trainable")
-            if k in kwargs
-        }
-        super().__init__(**layer_kwargs)
+        super().__init__(**pop_layer_kwargs(kwargs))
         for name, value in (("d_conv", d_conv), ("expand", expand)):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(
@@ -96,8 +92,10 @@ class MambaBlock(SequenceLayer):
         self.conv_bias = bool(conv_bias)
         self.bias = bool(bias)
         self.ssm_kwargs = kwargs
-        self.norm_layer = make_norm(norm, "norm")
-        self.dropout_layer = keras.layers.Dropout(self.dropout)
+        self.norm_layer = make_norm(norm, "norm", self.dtype_policy)
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy
+        )
         # Validate the SSM arguments now rather than at build time.
         SelectiveSSM(d_state=d_state, **kwargs)
 

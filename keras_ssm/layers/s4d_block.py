@@ -3,24 +3,9 @@
 import keras
 
 from keras_ssm.layers.base import SequenceLayer
+from keras_ssm.layers.base import make_norm
+from keras_ssm.layers.base import pop_layer_kwargs
 from keras_ssm.layers.s4d import S4D
-
-
-def make_norm(norm, name, dtype=None):
-    """A channel normalisation layer: "layer", "batch" or "rms"."""
-    if norm == "layer":
-        return keras.layers.LayerNormalization(
-            epsilon=1e-5, name=name, dtype=dtype
-        )
-    if norm == "batch":
-        return keras.layers.BatchNormalization(name=name, dtype=dtype)
-    if norm == "rms":
-        return keras.layers.RMSNormalization(
-            epsilon=1e-5, name=name, dtype=dtype
-        )
-    raise ValueError(
-        f"`norm` must be one of ('layer', 'batch', 'rms'), got {norm!r}."
-    )
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
@@ -61,12 +46,7 @@ class S4DBlock(SequenceLayer):
         activation="gelu",
         **kwargs,
     ):
-        layer_kwargs = {
-            k: kwargs.pop(k)
-            for k in ("name", "dtype", "trainable")
-            if k in kwargs
-        }
-        super().__init__(**layer_kwargs)
+        super().__init__(**pop_layer_kwargs(kwargs))
         self.d_state = d_state
         self.norm = norm
         self.prenorm = bool(prenorm)
