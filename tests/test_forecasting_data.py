@@ -2,7 +2,6 @@
 feature modes and the file lookup (never the network)."""
 
 import os
-import urllib.error
 
 import numpy as np
 import pandas as pd
@@ -223,13 +222,11 @@ def test_resolve_prefers_data_dir_and_both_layouts(tmp_path, monkeypatch):
 
 def test_offline_gives_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_SSM_DATA", str(tmp_path / "empty"))
-
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("no network")
-
-    monkeypatch.setattr(sources.urllib.request, "urlopen", offline)
-    with pytest.raises(FileNotFoundError, match="--data-dir"):
+    # Port 9 (discard) on the loopback refuses connections: offline.
+    monkeypatch.setattr(sources, "ETDATASET_URL", "http://127.0.0.1:9/")
+    with pytest.raises(FileNotFoundError, match="--data-dir") as error:
         resolve_csv("ETTh1", cache_dir=str(tmp_path / "cache"))
+    assert "http://127.0.0.1:9/ETTh1.csv" in str(error.value)
     assert not os.listdir(tmp_path / "cache")  # no partial file left
     with pytest.raises(FileNotFoundError, match="disabled"):
         resolve_csv("ETTh1", cache_dir=str(tmp_path), download=False)
@@ -237,38 +234,23 @@ def test_offline_gives_a_clear_error(tmp_path, monkeypatch):
         resolve_csv("weather", cache_dir=str(tmp_path))
 
 
-class _Response:
-    def __init__(self, payload):
-        self.payload = payload
-
-    def read(self):
-        return self.payload
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *args):
-        return False
-
-
 def test_download_is_verified_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_SSM_DATA", str(tmp_path / "empty"))
+    server = tmp_path / "server"
+    server.mkdir()
     payload = b"date,OT\n2016-07-01 00:00:00,1.0\n"
-    urls = []
-
-    def fake_urlopen(url, timeout=None):
-        urls.append(url)
-        return _Response(payload)
-
-    monkeypatch.setattr(sources.urllib.request, "urlopen", fake_urlopen)
+    for name in ("ETTh1", "ETTm1"):
+        (server / f"{name}.csv").write_bytes(payload)
+    monkeypatch.setattr(sources, "ETDATASET_URL", server.as_uri() + "/")
     cache = tmp_path / "cache"
     # ETTh1 has a known checksum: a wrong payload is refused, not cached.
     with pytest.raises(ValueError, match="SHA-256"):
         resolve_csv("ETTh1", cache_dir=str(cache))
-    assert urls == [sources.ETDATASET_URL + "ETTh1.csv"]
     assert not os.listdir(cache)
-    # ETTm1 has none: the download lands in the cache and is reused.
+    # ETTm1 has none: the download lands in the cache and is reused even
+    # once the source is gone.
     path = resolve_csv("ETTm1", cache_dir=str(cache))
+    assert path == str(cache / "ETTm1.csv")
     assert open(path, "rb").read() == payload
+    (server / "ETTm1.csv").unlink()
     assert resolve_csv("ETTm1", cache_dir=str(cache)) == path
-    assert len(urls) == 2

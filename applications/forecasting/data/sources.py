@@ -16,10 +16,11 @@ Lookup order for a data set `name` (e.g. "ETTh1"):
    `download=True`. Files with a known SHA-256 are verified.
 """
 
-import hashlib
 import os
-import urllib.error
-import urllib.request
+
+# Imported as a module: `resolve_csv` has arguments named `data_dir` and
+# `download`.
+from applications.common import download as common_download
 
 ETDATASET_URL = (
     "https://raw.githubusercontent.com/zhouhaoyi/ETDataset/main/ETT-small/"
@@ -52,11 +53,7 @@ DEFAULT_CACHE_DIR = os.path.join(
 
 def default_data_root():
     """`$KERAS_SSM_DATA`, or `<repo>/../shared/data` when it is unset."""
-    repo = os.path.dirname(
-        os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-    )
-    default = os.path.join(repo, os.pardir, "shared", "data")
-    return os.path.abspath(os.environ.get("KERAS_SSM_DATA", default))
+    return common_download.data_dir()
 
 
 def dataset_kind(name):
@@ -68,11 +65,7 @@ def dataset_kind(name):
 
 def sha256_of(path):
     """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return common_download.file_digest(path, "sha256")
 
 
 def _local_candidates(directory, name):
@@ -117,56 +110,26 @@ def resolve_csv(name, data_dir=None, cache_dir=None, download=True):
     cache_dir = cache_dir or DEFAULT_CACHE_DIR
     cached = os.path.join(cache_dir, f"{name}.csv")
     tried.append(cached)
-    if os.path.isfile(cached):
-        _verify(name, cached)
-        return cached
-    if name not in CHECKSUMS:
-        raise FileNotFoundError(
-            f"Data set {name!r} was not found; looked at {tried}. Only the "
-            f"ETT sets {sorted(CHECKSUMS)} can be downloaded; put "
-            f"{name}.csv in --data-dir or $KERAS_SSM_DATA."
-        )
-    if not download:
-        raise FileNotFoundError(
-            f"Data set {name!r} was not found (looked at {tried}) and "
-            "downloading is disabled."
-        )
-    return _download(name, cached, tried)
-
-
-def _download(name, target, tried):
-    url = ETDATASET_URL + f"{name}.csv"
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    partial = target + ".part"
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            with open(partial, "wb") as f:
-                f.write(response.read())
-    except (urllib.error.URLError, OSError) as error:
-        if os.path.exists(partial):
-            os.remove(partial)
-        raise FileNotFoundError(
-            f"Data set {name!r} is not available offline (looked at "
-            f"{tried}) and downloading {url} failed: {error}. Pass "
-            "--data-dir (or set KERAS_SSM_DATA) to a directory holding "
-            f"{name}.csv."
-        ) from error
-    try:
-        _verify(name, partial)
-    except ValueError:
-        os.remove(partial)
-        raise
-    os.replace(partial, target)
-    return target
-
-
-def _verify(name, path):
-    expected = CHECKSUMS.get(name)
-    if expected is None:
-        return
-    actual = sha256_of(path)
-    if actual != expected:
-        raise ValueError(
-            f"{path} has SHA-256 {actual}, expected {expected} for {name}; "
-            "the file is corrupt or modified. Delete it and download again."
-        )
+    if not os.path.isfile(cached):
+        if name not in CHECKSUMS:
+            raise FileNotFoundError(
+                f"Data set {name!r} was not found; looked at {tried}. Only "
+                f"the ETT sets {sorted(CHECKSUMS)} can be downloaded; put "
+                f"{name}.csv in --data-dir or $KERAS_SSM_DATA."
+            )
+        if not download:
+            raise FileNotFoundError(
+                f"Data set {name!r} was not found (looked at {tried}) and "
+                "downloading is disabled."
+            )
+    hint = (
+        f"Data set {name!r} was not found locally (looked at {tried}). "
+        "Pass --data-dir (or set KERAS_SSM_DATA) to a directory holding "
+        f"{name}.csv."
+    )
+    return common_download.cached_download(
+        ETDATASET_URL + f"{name}.csv",
+        cached,
+        sha256=CHECKSUMS.get(name),
+        hint=hint,
+    )
