@@ -126,18 +126,25 @@ def _component_at(components, point):
     return int(window.max())
 
 
-def test_pathfinder_labels_match_connectivity():
+@pytest.mark.parametrize(
+    "size, contour_length, bridge",
+    [(32, 9, 1), (32, 14, 1), (64, 14, 1), (128, 14, 2)],
+)
+def test_pathfinder_labels_match_connectivity(size, contour_length, bridge):
     from scipy import ndimage
 
     images, labels, dots = pathfinder.generate_pathfinder(
-        6, image_size=32, contour_length=9, seed=2, return_dots=True
+        12, size, contour_length, seed=2, return_dots=True
     )
-    assert images.shape == (6, 32, 32) and images.dtype == np.uint8
-    assert labels.sum() == 3  # balanced
+    assert images.shape == (12, size, size) and images.dtype == np.uint8
+    assert labels.sum() == 6  # balanced
     for image, label, (a, b) in zip(images, labels, dots):
-        # Bridge the gaps between dashes, then ask whether one connected
-        # component holds both dots.
-        strokes = ndimage.binary_dilation(image > 60, iterations=1)
+        # Dots are drawn where they are said to be.
+        assert image[int(a[1]), int(a[0])] > 200
+        assert image[int(b[1]), int(b[0])] > 200
+        # Bridge the gaps between dashes (wider at Path-X scale), then ask
+        # whether one connected component holds both dots.
+        strokes = ndimage.binary_dilation(image > 60, iterations=bridge)
         components, _ = ndimage.label(strokes)
         first, second = (
             _component_at(components, a),

@@ -12,10 +12,17 @@ Both classes therefore contain the same number of contours and dots of the
 same lengths; only the connection differs. Each contour is a random walk of
 `contour_length` dashes whose direction turns by at most `max_turn` radians
 per dash; contours keep at least `separation` pixels from each other, so
-that "connected" is unambiguous. Images are drawn at 4x resolution and
-averaged down, which gives anti-aliased strokes like the original renders.
-Labels alternate positive/negative in a seeded shuffle, so each split is
-balanced.
+that "connected" is unambiguous. Strokes are round-capped segments drawn
+with anti-aliased edges. Labels alternate positive/negative in a seeded
+shuffle, so each split is balanced.
+
+Speed (one CPU core, images per second at 32 / 64 / 128 px, default
+arguments): 353 / 419 / 217, against 3-5 / 8-9 / 3-5 for the first version,
+which tested each probe point against a NumPy window of an ownership map
+and stamped every stroke as hundreds of small discs at 4x resolution. Now
+the random walks run on Python scalars against a bytearray of blocked
+pixels, and all dashes of an image are rasterised in one vectorised pass
+(`_distances`), which also marks the pixels a finished contour blocks.
 
 The loader reads the released LRA data: PNG images listed by the text
 files in `<difficulty>/metadata/*.npy` (whitespace-separated rows
@@ -24,10 +31,9 @@ files in `<difficulty>/metadata/*.npy` (whitespace-separated rows
 
 import math
 import os
+import random
 
 import numpy as np
-
-SUPERSAMPLE = 4
 
 
 def _scale(image_size):
@@ -43,133 +49,151 @@ def _scale(image_size):
     }
 
 
-class _Canvas:
-    """High-resolution drawing plus an ownership map for separation."""
+def _distances(segments, size, reach):
+    """Pixel-centre distances to each segment, within `reach` of it.
+
+    All segments are handled at once: each gets a square window of the same
+    side around it, and every window pixel its distance to the segment.
+
+    Args:
+        segments: float array (n, 4) of `(x0, y0, x1, y1)`; a point is a
+            segment of length zero.
+        size: image side; window pixels outside the image are dropped.
+        reach: how far from a segment distances are needed.
+
+    Returns:
+        `(ys, xs, d)`: flat pixel rows, columns and distances.
+    """
+    a, b = segments[:, :2], segments[:, 2:]
+    length = float(np.max(np.abs(b - a), initial=0.0))
+    side = int(math.ceil(length + 2 * reach)) + 2
+    origin = np.floor(np.minimum(a, b) - reach).astype("int64")
+    grid = np.arange(side)
+    xs = origin[:, 0, None, None] + grid[None, None, :]
+    ys = origin[:, 1, None, None] + grid[None, :, None]
+    xs, ys = np.broadcast_arrays(xs, ys)
+    ab = b - a
+    norm = np.maximum(np.sum(ab * ab, axis=1), 1e-12)[:, None, None]
+    px = xs + 0.5 - a[:, 0, None, None]
+    py = ys + 0.5 - a[:, 1, None, None]
+    t = (px * ab[:, 0, None, None] + py * ab[:, 1, None, None]) / norm
+    t = np.clip(t, 0.0, 1.0)
+    d = np.hypot(px - t * ab[:, 0, None, None], py - t * ab[:, 1, None, None])
+    keep = (d <= reach) & (xs >= 0) & (xs < size) & (ys >= 0) & (ys < size)
+    return ys[keep], xs[keep], d[keep]
+
+
+class _Occupancy:
+    """Pixels too close to an accepted contour for another to enter.
+
+    `cells` is a flat bytearray (fast scalar reads in the walk's inner loop)
+    that shares memory with the NumPy view `grid` (fast vectorised writes).
+    A pixel is blocked when its centre is within the separation (plus half
+    a pixel, so that every point inside it keeps about the separation).
+    """
 
     def __init__(self, size, geometry):
         self.size = size
-        self.geometry = geometry
-        self.hi = np.zeros((size * SUPERSAMPLE,) * 2, dtype="float32")
-        # owner[y, x] = id of the contour that drew near pixel (y, x).
-        self.owner = np.zeros((size, size), dtype="int32")
+        self.reach = geometry["separation"] + 0.5
+        self.cells = bytearray(size * size)
+        self.grid = np.frombuffer(self.cells, dtype="uint8").reshape(size, -1)
 
-    def free(self, points, contour_id):
-        """True when `points` keep the separation from other contours."""
-        sep = self.geometry["separation"]
-        margin = self.geometry["margin"]
-        r = int(math.ceil(sep))
-        for x, y in points:
-            if not (margin <= x <= self.size - 1 - margin):
-                return False
-            if not (margin <= y <= self.size - 1 - margin):
-                return False
-            x0, x1 = max(0, int(x) - r), min(self.size, int(x) + r + 2)
-            y0, y1 = max(0, int(y) - r), min(self.size, int(y) + r + 2)
-            window = self.owner[y0:y1, x0:x1]
-            yy, xx = np.mgrid[y0:y1, x0:x1]
-            near = (xx + 0.5 - x) ** 2 + (yy + 0.5 - y) ** 2 <= sep**2
-            if np.any(near & (window != 0) & (window != contour_id)):
-                return False
-        return True
-
-    def claim(self, points, contour_id):
-        for x, y in points:
-            xi = min(self.size - 1, max(0, int(x)))
-            yi = min(self.size - 1, max(0, int(y)))
-            self.owner[yi, xi] = contour_id
-
-    def segment(self, start, end):
-        """Draws a stroke of the configured width from start to end."""
-        width = self.geometry["width"] * SUPERSAMPLE
-        (x0, y0), (x1, y1) = start, end
-        length = math.hypot(x1 - x0, y1 - y0) * SUPERSAMPLE
-        steps = max(2, int(length * 2))
-        for t in np.linspace(0.0, 1.0, steps):
-            self.disc(
-                (x0 + t * (x1 - x0), y0 + t * (y1 - y0)),
-                width / 2 / SUPERSAMPLE,
-            )
-
-    def disc(self, center, radius):
-        s = SUPERSAMPLE
-        cx, cy = center[0] * s, center[1] * s
-        r = radius * s
-        x0, x1 = max(0, int(cx - r) - 1), min(self.hi.shape[1], int(cx + r) + 2)
-        y0, y1 = max(0, int(cy - r) - 1), min(self.hi.shape[0], int(cy + r) + 2)
-        yy, xx = np.mgrid[y0:y1, x0:x1]
-        inside = (xx + 0.5 - cx) ** 2 + (yy + 0.5 - cy) ** 2 <= r**2
-        self.hi[y0:y1, x0:x1][inside] = 1.0
-
-    def image(self):
-        s = SUPERSAMPLE
-        small = self.hi.reshape(self.size, s, self.size, s).mean(axis=(1, 3))
-        return np.round(small * 255).astype("uint8")
+    def block(self, dashes):
+        """Reserves the space around the `(n, 4)` dash segments."""
+        ys, xs, _ = _distances(dashes, self.size, self.reach)
+        self.grid[ys, xs] = 1
 
 
-def _walk(rng, canvas, contour_id, num_dashes, max_turn, attempts=60):
-    """A dashed random-walk contour; returns its dashes or None."""
-    g = canvas.geometry
-    step = g["dash"] + g["gap"]
+def _walk(rnd, occupancy, geometry, num_dashes, max_turn, attempts=60):
+    """A dashed random-walk contour as an `(n, 4)` array, or None.
+
+    Pure Python on scalars: the walk tries thousands of short candidate
+    dashes per image, where NumPy's per-call overhead would dominate.
+    """
+    dash = geometry["dash"]
+    advance = (dash + geometry["gap"]) / dash
+    # Sharper turns are tried only when gentle ones hit a wall or another
+    # contour, so most of the contour stays smooth.
+    spreads = (max_turn,) * 4 + (2 * max_turn,) * 4 + (2.0,) * 4
+    size, cells = occupancy.size, occupancy.cells
+    low, high = geometry["margin"], size - 1 - geometry["margin"]
+    uniform, cos, sin = rnd.uniform, math.cos, math.sin
+
+    def free(x, y):
+        inside = low <= x <= high and low <= y <= high
+        return inside and not cells[int(y) * size + int(x)]
+
     for _ in range(attempts):
-        margin = g["margin"] + 1
-        x = rng.uniform(margin, canvas.size - 1 - margin)
-        y = rng.uniform(margin, canvas.size - 1 - margin)
-        angle = rng.uniform(0, 2 * math.pi)
+        x, y = uniform(low + 1, high - 1), uniform(low + 1, high - 1)
+        angle = uniform(0.0, 2 * math.pi)
         dashes = []
         for _ in range(num_dashes):
-            # Sharper turns are allowed only when gentle ones hit a wall or
-            # another contour, so most of the contour stays smooth.
-            for spread in (max_turn,) * 4 + (2 * max_turn,) * 4 + (2.0,) * 4:
-                turn = rng.uniform(-spread, spread)
-                heading = angle + turn
-                dx, dy = math.cos(heading), math.sin(heading)
-                end = (x + g["dash"] * dx, y + g["dash"] * dy)
-                probe = [
-                    (x + t * g["dash"] * dx, y + t * g["dash"] * dy)
-                    for t in np.linspace(0, 1, 4)
-                ]
-                if canvas.free(probe, contour_id):
+            if not free(x, y):
+                break
+            for spread in spreads:
+                heading = angle + uniform(-spread, spread)
+                dx, dy = dash * cos(heading), dash * sin(heading)
+                if (
+                    free(x + dx / 3, y + dy / 3)
+                    and free(x + dx * 2 / 3, y + dy * 2 / 3)
+                    and free(x + dx, y + dy)
+                ):
                     break
             else:
-                dashes = None
                 break
-            dashes.append(((x, y), end))
-            canvas.claim(probe, contour_id)
+            dashes.append((x, y, x + dx, y + dy))
             angle = heading
-            x, y = x + step * dx, y + step * dy
-        if dashes:
+            x, y = x + dx * advance, y + dy * advance
+        else:
+            dashes = np.asarray(dashes)
+            occupancy.block(dashes)
             return dashes
-        canvas.owner[canvas.owner == contour_id] = 0
     return None
 
 
-def _draw_example(rng, image_size, positive, contour_length, num_distractors):
+def _render(segments, radii, size):
+    """Anti-aliased uint8 image of round-capped strokes and discs.
+
+    A pixel's ink is its coverage by the nearest stroke, approximated from
+    its centre's distance `d` to the stroke's axis as `r + 0.5 - d`.
+    """
+    image = np.zeros((size, size), dtype="float32")
+    for radius in np.unique(radii):
+        chosen = segments[radii == radius]
+        ys, xs, d = _distances(chosen, size, radius + 0.5)
+        np.maximum.at(image, (ys, xs), np.clip(radius + 0.5 - d, 0.0, 1.0))
+    return np.round(image * 255).astype("uint8")
+
+
+def _draw_example(rnd, image_size, positive, contour_length, num_distractors):
     """One image, or None when the contours did not fit (caller retries)."""
-    canvas = _Canvas(image_size, _scale(image_size))
-    max_turn = math.pi / 5
+    geometry = _scale(image_size)
+    occupancy = _Occupancy(image_size, geometry)
     contours = []
-    for contour_id in (1, 2):
-        dashes = _walk(rng, canvas, contour_id, contour_length, max_turn)
+    for _ in range(2):
+        dashes = _walk(
+            rnd, occupancy, geometry, contour_length, max_turn=math.pi / 5
+        )
         if dashes is None:
             return None
         contours.append(dashes)
-    for k in range(num_distractors):
-        dashes = _walk(rng, canvas, 3 + k, max(2, contour_length // 4), 0.6)
+    for _ in range(num_distractors):
+        length = max(2, contour_length // 4)
+        dashes = _walk(rnd, occupancy, geometry, length, max_turn=0.6)
         if dashes is not None:
             contours.append(dashes)
-    for dashes in contours:
-        for start, end in dashes:
-            canvas.segment(start, end)
     first, second = contours[0], contours[1]
-    ends_a = (first[0][0], first[-1][1])
-    ends_b = (second[0][0], second[-1][1])
+    ends_a = (first[0, :2], first[-1, 2:])
+    ends_b = (second[0, :2], second[-1, 2:])
     if positive:
-        dots = ends_a
+        dots = np.stack(ends_a)
     else:
-        dots = (ends_a[int(rng.integers(2))], ends_b[int(rng.integers(2))])
-    for dot in dots:
-        canvas.disc(dot, canvas.geometry["dot_radius"])
-    return canvas.image(), np.asarray(dots, dtype="float32")
+        dots = np.stack((ends_a[rnd.randrange(2)], ends_b[rnd.randrange(2)]))
+    strokes = np.concatenate(contours)
+    segments = np.concatenate([strokes, np.concatenate([dots, dots], 1)])
+    radii = np.full(len(segments), geometry["width"] / 2)
+    radii[len(strokes) :] = geometry["dot_radius"]
+    return _render(segments, radii, image_size), dots.astype("float32")
 
 
 def generate_pathfinder(
@@ -190,7 +214,8 @@ def generate_pathfinder(
             6 easy, 9 intermediate, 14 hard; LRA uses 14).
         num_distractors: short distractor contours (default
             `image_size // 16`).
-        seed: seed of the `numpy.random.Generator`.
+        seed: seed of the `numpy.random.Generator` that shuffles the
+            labels and seeds one `random.Random` per image.
         return_dots: also return the (x, y) centres of the two dots.
         progress: show a tqdm progress bar.
 
@@ -216,6 +241,9 @@ def generate_pathfinder(
     rng = np.random.default_rng(seed)
     labels = np.arange(num_examples) % 2
     rng.shuffle(labels)
+    # One scalar generator per image, seeded from `rng`: the walk draws
+    # numbers one at a time, which `random.Random` does ~20x faster.
+    seeds = rng.integers(2**63, size=num_examples)
     images = np.zeros((num_examples, image_size, image_size), dtype="uint8")
     dots = np.zeros((num_examples, 2, 2), dtype="float32")
     indices = range(num_examples)
@@ -224,10 +252,11 @@ def generate_pathfinder(
 
         indices = tqdm(indices, desc=f"Pathfinder {image_size}px")
     for i in indices:
+        rnd = random.Random(int(seeds[i]))
         drawn = None
         while drawn is None:
             drawn = _draw_example(
-                rng,
+                rnd,
                 image_size,
                 bool(labels[i]),
                 contour_length,
