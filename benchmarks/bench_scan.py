@@ -1,7 +1,8 @@
 """Forward + backward time and peak memory of each linear-recurrence path.
 
-Times `mean(h**2)` and its gradient with respect to `a` and `b` for the
-recurrence h_t = a_t h_{t-1} + b_t of `keras_ssm.ops.linear_recurrence`,
+Times `mean(h**2)` and its gradient with respect to `log a` and `b` for the
+recurrence h_t = a_t h_{t-1} + b_t of `keras_ssm.ops.log_linear_recurrence`
+(the selective SSM's scan, decays given by their logs),
 compiled the way training compiles it on the current backend (JAX `jit`,
 TensorFlow `tf.function` (graph, and XLA where the path compiles), PyTorch
 eager), over a range of lengths. Every method runs in its own process, with
@@ -29,17 +30,19 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-METHODS = ("sequential", "associative", "chunked")
+METHODS = ("sequential", "associative", "chunked", "logspace", "auto")
 
 
 def _loss_and_grad_fn(method, chunk_size, jit_compile):
     """A callable (a, b) -> loss that also computes the gradients."""
     import keras
 
-    from keras_ssm.ops.scan import linear_recurrence
+    from keras_ssm.ops.scan import log_linear_recurrence
 
-    def loss_fn(a, b):
-        h = linear_recurrence(a, b, method=method, chunk_size=chunk_size)
+    def loss_fn(log_a, b):
+        h = log_linear_recurrence(
+            log_a, b, method=method, chunk_size=chunk_size
+        )
         return keras.ops.mean(h * h)
 
     backend = keras.backend.backend()
@@ -93,14 +96,14 @@ def worker(args):
     run = _loss_and_grad_fn(args.method, args.chunk_size, args.jit_compile)
     for length in args.lengths:
         shape = (args.batch, length, args.channels)
-        a = keras.ops.convert_to_tensor(
-            rng.uniform(0.9, 1.0, shape).astype("float32")
+        log_a = keras.ops.convert_to_tensor(
+            np.log(rng.uniform(0.9, 1.0, shape)).astype("float32")
         )
         b = keras.ops.convert_to_tensor(
             rng.normal(size=shape).astype("float32")
         )
         try:
-            seconds = time_call(lambda: run(a, b), repeats=args.repeats)
+            seconds = time_call(lambda: run(log_a, b), repeats=args.repeats)
             error = None
         except Exception as e:  # a path that cannot run here is reported
             seconds, error = None, f"{type(e).__name__}: {str(e)[:200]}"
@@ -195,7 +198,7 @@ def main(argv=None):
         if base and row.get("seconds"):
             row["speedup_vs_sequential"] = base / row["seconds"]
     print(
-        f"\nlinear_recurrence forward+backward, {backend}, "
+        f"\nlog_linear_recurrence forward+backward, {backend}, "
         f"batch {args.batch}, {args.channels} state channels"
     )
     print_table(
@@ -223,7 +226,7 @@ def main(argv=None):
     write_json(
         output,
         {
-            "benchmark": "linear_recurrence forward+backward",
+            "benchmark": "log_linear_recurrence forward+backward",
             "batch": args.batch,
             "channels": args.channels,
             "rows": rows,

@@ -126,6 +126,22 @@ def test_mixed_precision(policy):
     )
 
 
+def test_num_layers_rescales_out_proj_init():
+    """out_proj starts 1/sqrt(num_layers) as large; nothing else changes."""
+    keras.utils.set_random_seed(3)
+    plain = make_block()
+    keras.utils.set_random_seed(3)
+    deep = make_block(num_layers=4)
+    for w_plain, w_deep in zip(plain.weights, deep.weights):
+        factor = 0.5 if w_plain.path.endswith("out_proj/kernel") else 1.0
+        np.testing.assert_allclose(
+            to_numpy(w_deep), to_numpy(w_plain) * factor, rtol=1e-6
+        )
+    assert MambaBlock.from_config(deep.get_config()).num_layers == 4
+    with pytest.raises(ValueError, match="`num_layers`"):
+        MambaBlock(num_layers=0)
+
+
 def test_config_and_save_load_roundtrip(tmp_path):
     block = MambaBlock(d_state=4, d_conv=3, expand=1, dt_scale=0.8)
     restored = MambaBlock.from_config(block.get_config())

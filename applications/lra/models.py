@@ -40,6 +40,7 @@ _BLOCK_ARGUMENTS = {
         "norm",
         "bidirectional",
         "dropout",
+        "num_layers",
     ),
     "transformer": ("num_heads", "dropout"),
 }
@@ -136,6 +137,8 @@ def _encoder(spec, backbone, depth, d_model, sequence_length, block, lipschitz):
             normalize=lipschitz.get("normalize", False),
             name="lipschitz",
         )(x, mask=mask)
+    if backbone == "mamba":  # Mamba's 1/sqrt(depth) out_proj init
+        block = {"num_layers": depth, **block}
     for i in range(depth):
         layer = make_block(backbone, d_model, block, name=f"block_{i}")
         if backbone == "transformer":

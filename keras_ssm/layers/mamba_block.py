@@ -40,6 +40,10 @@ class MambaBlock(SequenceLayer):
         dropout: dropout rate on the block's output before the residual.
         conv_bias: whether the convolution has a bias (Mamba: True).
         bias: whether in_proj and out_proj have biases (Mamba: False).
+        num_layers: depth of the model this block sits in, if known: Mamba
+            divides out_proj's initial weights by sqrt(num_layers) (the
+            GPT-2 pre-norm residual rescaling), so that the variance of the
+            residual stream does not grow with depth. `None`: no rescaling.
         **ssm_kwargs: other arguments of `SelectiveSSM` (`dt_min`,
             `dt_max`, `dt_init_floor`, `dt_scale`, `scan_method`,
             `chunk_size`), with the usual layer arguments (`name`, `dtype`).
@@ -66,6 +70,7 @@ class MambaBlock(SequenceLayer):
         dropout=0.0,
         conv_bias=True,
         bias=False,
+        num_layers=None,
         **kwargs,
     ):
         super().__init__(**pop_layer_kwargs(kwargs))
@@ -82,6 +87,16 @@ class MambaBlock(SequenceLayer):
             resolve_dt_rank(dt_rank, 1)
         if not 0 <= dropout < 1:
             raise ValueError(f"`dropout` must be in [0, 1), got {dropout}.")
+        if num_layers is not None and (
+            isinstance(num_layers, bool)
+            or not isinstance(num_layers, int)
+            or num_layers < 1
+        ):
+            raise ValueError(
+                "`num_layers` must be None or a positive integer, got "
+                f"{num_layers!r}."
+            )
+        self.num_layers = num_layers
         self.d_state = d_state
         self.d_conv = d_conv
         self.expand = expand
@@ -146,6 +161,9 @@ class MambaBlock(SequenceLayer):
             name="out_proj",
         )
         self.out_proj.build(inner_shape)
+        if self.num_layers:
+            kernel = self.out_proj.kernel
+            kernel.assign(kernel / ops.sqrt(float(self.num_layers)))
 
     def call(self, inputs, mask=None, training=None, dt_scale=None):
         self._check_call_shape(inputs, self.channels)
@@ -226,6 +244,7 @@ class MambaBlock(SequenceLayer):
                 "dropout": self.dropout,
                 "conv_bias": self.conv_bias,
                 "bias": self.bias,
+                "num_layers": self.num_layers,
                 **self.ssm_kwargs,
             }
         )

@@ -7,7 +7,8 @@ Per channel d and state n, with input-dependent step dt_t, B_t and C_t:
     h_t = exp(dt_t A) h_{t-1} + dt_t B_t x_t      (ZOH on A, Euler on B)
     y_t = C_t h_t + D x_t
 
-computed as a linear recurrence in float32 (`keras_ssm.ops.scan`).
+computed as a linear recurrence in float32 (`keras_ssm.ops.scan`); the
+decay enters by its log, dt_t A <= 0.
 """
 
 import importlib.util
@@ -18,8 +19,8 @@ import numpy as np
 from keras import ops
 
 from keras_ssm.layers.base import SequenceLayer
-from keras_ssm.ops.scan import METHODS as RECURRENCE_METHODS
-from keras_ssm.ops.scan import linear_recurrence
+from keras_ssm.ops.scan import LOG_METHODS as RECURRENCE_METHODS
+from keras_ssm.ops.scan import log_linear_recurrence
 
 SCAN_METHODS = RECURRENCE_METHODS + ("fused",)
 
@@ -92,10 +93,12 @@ class SelectiveSSM(SequenceLayer):
     the scan are float32 under every dtype policy; `A_log`, `D_skip` and
     `dt_bias` are float32 SSM weights (never autocast, no weight decay with
     `keras_ssm.optimizers.ssm_adamw`). The scan is
-    `keras_ssm.ops.linear_recurrence`: with `scan_method="auto"` the
-    sequential scan on CPU (measured fastest on all three backends) and the
-    chunked parallel scan on accelerators (see `keras_ssm.ops.scan`); on
-    PyTorch + CUDA with `mamba_ssm` installed, its fused CUDA kernel. Every
+    `keras_ssm.ops.log_linear_recurrence` on log-decays dt A: with
+    `scan_method="auto"` the sequential scan on CPU with JAX and PyTorch
+    (measured fastest there), the log-space parallel scan on TensorFlow
+    (whose sequential scan grows quadratically with length) and on
+    accelerators (see `keras_ssm.ops.scan`); on PyTorch + CUDA with
+    `mamba_ssm` installed, its fused CUDA kernel. Every
     path trains under `model.fit`'s default `jit_compile="auto"` (on
     TensorFlow the associative path marks the layer `supports_jit=False`,
     since TF's associative scan does not compile under XLA).
@@ -117,8 +120,8 @@ class SelectiveSSM(SequenceLayer):
         dt_max: upper bound of the initial dt.
         dt_init_floor: smallest initial dt.
         dt_scale: factor on dt (also a call-time argument).
-        scan_method: `"auto"`, `"chunked"`, `"sequential"`,
-            `"associative"` (see `keras_ssm.ops.linear_recurrence`), or
+        scan_method: `"auto"`, `"logspace"`, `"chunked"`, `"sequential"`,
+            `"associative"` (see `keras_ssm.ops.log_linear_recurrence`), or
             `"fused"` (mamba_ssm's CUDA kernel; falls back to `"auto"`
             where unavailable).
         chunk_size: chunk length of the chunked scan (default ~sqrt(L)).
@@ -273,10 +276,10 @@ class SelectiveSSM(SequenceLayer):
 
     def _scan(self, u, dt, B, C, method):
         """y = C h + D u with h_t = exp(dt_t A) h_{t-1} + dt_t B_t u_t."""
-        decay = ops.exp(dt[..., None] * self.A())  # (b, l, d, n)
+        log_decay = dt[..., None] * self.A()  # log exp(dt A): (b, l, d, n)
         drive = (dt * u)[..., None] * B[:, :, None, :]  # (b, l, d, n)
-        h = linear_recurrence(
-            decay, drive, method=method, chunk_size=self.chunk_size
+        h = log_linear_recurrence(
+            log_decay, drive, method=method, chunk_size=self.chunk_size
         )
         return ops.einsum("bldn,bln->bld", h, C) + u * self.D_skip
 

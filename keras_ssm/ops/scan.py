@@ -1,6 +1,6 @@
 """The linear recurrence h_t = a_t * h_{t-1} + b_t along the time axis.
 
-Three implementations of the same recurrence, on real float32 tensors of
+Several implementations of the same recurrence, on real float32 tensors of
 shape `(batch, length, ...)`; complex recurrences run on (real, imag) pairs
 with the complex product written out, because PyTorch's `associative_scan`
 drops imaginary parts and downcasts float64.
@@ -20,36 +20,39 @@ drops imaginary parts and downcasts float64.
   P_t c_{k-1} for all steps at once. O(L) work and memory, T + L/T
   sequential steps (T ~ sqrt(L)); compiles under XLA on TensorFlow, is
   differentiable on JAX, and its PyTorch backward stays linear.
-- `"auto"`: `"sequential"` on CPU, `"chunked"` on GPU/TPU.
+- `"logspace"` (`log_linear_recurrence` only, decays given as log a_t):
+  closed-form cumulative sums within chunks of 8 steps, applied again to
+  the chunk carries: no loop over time at static lengths, O(L) work.
+- `"auto"`: `default_method()` / `default_log_method()`: sequential on CPU
+  with JAX and PyTorch; chunked / logspace on TensorFlow and on GPU/TPU.
 
-Why: forward + backward of mean(h^2) on the shared 2-core CPU (keras
-3.15; JAX jit, TF graph, PyTorch eager; seconds, median of 2; the machine
-was heavily oversubscribed, so absolute times are inflated and only the
-ordering within a row is meaningful; `benchmarks/bench_scan.py`):
+Why: forward + backward of mean(h^2), 2-core x86 CPU, keras 3.15 (JAX jit,
+TF graph, PyTorch eager), seconds per step, log-decay inputs, ratios within
+one process, idle machine (`benchmarks/bench_scan.py`; the rows marked *
+ran beside other jobs):
 
-    backend  batch x channels  length  sequential  associative  chunked
-    jax      8 x 4096          1024       4.57        5.45         -
-    jax      8 x 4096          2048       7.05       12.8          -
-    jax      2 x 1024          2048       0.346        -          0.830
-    jax      1 x 64            2048       0.0129      0.0228      0.0416
-    tf       2 x 1024          2048       2.59        3.27        3.39
-    torch    2 x 1024          2048       1.03        9.52        8.05
-    torch    (1 thread) same   2048       2.09         -          2.12
-    jax      2 x 256           8192       1.01        1.47        2.17
-    torch    2 x 256           8192       4.63        6.47       13.4
-    tf       2 x 256           2048       2.39        0.499       0.524
-    tf       2 x 256           8192      17.6         2.55        4.49
+    backend  batch x channels  length  sequential  chunked  logspace
+    jax      8 x 4096          2048       1.47       3.61      2.41
+    jax      8 x 256           2048       0.106      0.199     0.105
+    jax      2 x 256           8192       0.104      0.191     0.108
+    torch    8 x 4096          2048       1.70       5.85      6.03
+    torch    8 x 256           2048       0.135      0.149     0.141
+    torch    2 x 256           8192       0.477      0.176     0.168
+    tf       8 x 4096          2048       4.41      14.9       8.43
+    tf       8 x 256           2048       0.614      0.849     0.365
+    tf       2 x 256           8192       4.39       0.633     0.230
+    tf *     8 x 256           1024       0.495       -        0.623
+    tf *     8 x 256           4096       5.04        -        2.35
+    tf *     8 x 256           8192      21.4         -        4.96
 
-On CPU the sequential scan was the fastest path on JAX and PyTorch at
-every width: its steps are cheap, while the parallel forms do more work
-(and PyTorch's intra-op threads contend on a loaded machine). On
-TensorFlow it depends on the width: at 2 x 256 channels the parallel forms
-win 4-7x (the TF rows used keras' `ops.scan`, since replaced by `tf.scan`),
-at 2 x 1024 the sequential one wins; "auto" stays sequential on CPU until
-that is re-measured. The parallel forms pay off
-where one step costs a kernel launch, i.e. on accelerators; there the
-chunked scan needs ~2 sqrt(L) launches instead of L. Memory is linear in
-length for every path (see the benchmark's peak-memory column).
+On CPU the sequential scan is the fastest path on JAX and PyTorch unless a
+step is tiny (2 x 256 channels): its steps are cheap and the parallel forms
+do 2-4x more memory traffic. A parallel scan beats the sequential one by a
+wide margin on CPU only on TensorFlow, whose
+`tf.scan` grows about quadratically with length (its gradient); there the
+log-space scan is linear and 4.3x faster at 8k steps. The parallel forms
+pay off where one step costs a kernel launch, i.e. on accelerators. Memory
+is linear in length for every path (see the benchmark's peak-memory column).
 """
 
 import math
@@ -58,6 +61,15 @@ import keras
 from keras import ops
 
 METHODS = ("auto", "sequential", "associative", "chunked")
+LOG_METHODS = METHODS + ("logspace",)
+
+# Steps per chunk of the log-space scan and the floor of log a_t there: a
+# chunk's log-decays then span at most (T - 1) * 17 = 119, so with the
+# reference at the middle of that span no exp() exceeds e^60 (float32 ends
+# at e^88), and a decay below e^-17 (4e-8, under float32's half-ulp 6e-8)
+# changes no state by more than rounding does.
+LOG_CHUNK = 8
+LOG_FLOOR = -17.0
 
 
 # -- element algebra: real tensors are 1-tuples, complex ones (re, im) pairs --
@@ -225,6 +237,52 @@ def _chunked(a, b, mul, identity, chunk):
     return out
 
 
+def _logspace(log_a, b):
+    """Closed form within chunks of `LOG_CHUNK` steps, recursing on carries.
+
+    In a chunk, with S_t = sum_{s<=t} log a_s (from the chunk start) and a
+    reference m halfway through the range of S:
+        local_t = e^(S_t - m) * cumsum_s(e^(m - S_s) b_s)
+                = sum_{s<=t} (prod_{s<r<=t} a_r) b_s,
+    the states from a zero start, by two cumsums and no loop. The carries
+    c_k = e^(S_end) c_{k-1} + local_end are the same recurrence, L/T long,
+    with log-decay S_end: solved by the same function, down to a length of
+    at most T, then h_t = local_t + e^(S_t) c_{k-1}. Work O(L), depth
+    O(T log_T L). Unknown lengths take one level and a sequential scan of
+    the carries.
+    """
+    batch, length = _dim(b, 0), _dim(b, 1)
+    if isinstance(length, int) and length <= LOG_CHUNK:
+        (h,) = _sequential((ops.exp(log_a),), (b,), _real_mul)
+        return h
+    rest = tuple(b.shape[2:])
+    pad = (-length) % LOG_CHUNK
+    if not (isinstance(pad, int) and pad == 0):
+        widths = [[0, 0], [0, pad]] + [[0, 0]] * len(rest)
+        log_a = ops.pad(log_a, widths)  # a = 1, b = 0: nothing changes
+        b = ops.pad(b, widths)
+    shape = (batch, -1, LOG_CHUNK) + rest
+    log_a = ops.reshape(ops.maximum(log_a, LOG_FLOOR), shape)
+    b = ops.reshape(b, shape)
+    cum = ops.cumsum(log_a, axis=2)
+    mid = 0.5 * (cum[:, :, :1] + cum[:, :, -1:])
+    local = ops.exp(cum - mid) * ops.cumsum(ops.exp(mid - cum) * b, axis=2)
+    if isinstance(length, int):
+        carries = _logspace(cum[:, :, -1], local[:, :, -1])
+    else:
+        (carries,) = _sequential(
+            (ops.exp(cum[:, :, -1]),), (local[:, :, -1],), _real_mul
+        )
+    carry_in = ops.concatenate(
+        [ops.zeros_like(carries[:, :1]), carries[:, :-1]], axis=1
+    )
+    h = local + ops.exp(cum) * ops.expand_dims(carry_in, 2)
+    h = ops.reshape(h, (batch, -1) + rest)
+    if not (isinstance(pad, int) and pad == 0):
+        h = h[:, :length]
+    return h
+
+
 def on_accelerator():
     """True where the current backend computes on a GPU/TPU, not the CPU."""
     backend = keras.backend.backend()
@@ -246,12 +304,15 @@ def on_accelerator():
 def default_method():
     """The recurrence implementation used by `method="auto"`.
 
-    `"sequential"` on CPU, where it was the fastest path on every backend
-    (module docstring); `"chunked"` on accelerators, where the sequential
-    path pays one kernel launch per step and the chunked one about
-    2 sqrt(L).
+    `"sequential"` on CPU with JAX and PyTorch, where it was the fastest
+    path at every width measured (module docstring); `"chunked"` on
+    TensorFlow, whose sequential scan grows faster than linearly with length,
+    and on accelerators, where the sequential path pays one kernel launch per
+    step and the chunked one about 2 sqrt(L).
     """
-    return "chunked" if on_accelerator() else "sequential"
+    if on_accelerator() or keras.backend.backend() == "tensorflow":
+        return "chunked"
+    return "sequential"
 
 
 def _run(a, b, mul, identity, method, chunk_size):
@@ -371,3 +432,77 @@ def complex_linear_recurrence(
     if reverse:
         h = tuple(ops.flip(x, axis=1) for x in h)
     return h
+
+
+def log_linear_recurrence(
+    log_a, b, initial_state=None, reverse=False, method="auto", chunk_size=None
+):
+    """`linear_recurrence` with the decay given by its log, log a_t <= 0.
+
+    h_t = exp(log_a_t) * h_{t-1} + b_t. Knowing log a_t allows one more
+    method, `"logspace"`: closed-form cumulative sums within chunks of 8
+    steps, applied again to the chunk carries (see `_logspace`), which needs
+    no loop over time for static lengths. Decays below e^-17 are raised to
+    e^-17 there (a change below float32 rounding of the state). The other
+    methods run `linear_recurrence` on exp(log_a).
+
+    Args:
+        log_a: log of the decay, `(batch, length, ...)` or broadcastable to
+            the shape of `b`; values must be <= 0 (decays in (0, 1]).
+        b: input tensor of shape `(batch, length, ...)`.
+        initial_state: optional `(batch, ...)` tensor for h_{-1}.
+        reverse: run the recurrence from the last step to the first.
+        method: `"auto"`, `"logspace"`, `"sequential"`, `"associative"` or
+            `"chunked"`; `"auto"` is `default_log_method()`.
+        chunk_size: steps per chunk of the `"chunked"` method.
+
+    Returns:
+        All states `h`, float32, shape of `b`.
+
+    Example:
+
+    >>> log_a = ops.full((1, 4, 1), math.log(0.5))
+    >>> h = log_linear_recurrence(log_a, ops.ones((1, 4, 1)))
+    >>> h[0, :, 0]  # 1, 1.5, 1.75, 1.875
+    """
+    if method not in LOG_METHODS:
+        raise ValueError(
+            f"`method` must be one of {LOG_METHODS}, got {method!r}."
+        )
+    if method == "auto":
+        method = default_log_method()
+    if method != "logspace":
+        return linear_recurrence(
+            ops.exp(ops.cast(log_a, "float32")),
+            b,
+            initial_state=initial_state,
+            reverse=reverse,
+            method=method,
+            chunk_size=chunk_size,
+        )
+    _check_rank("b", b)
+    b = ops.cast(b, "float32")
+    log_a = ops.broadcast_to(ops.cast(log_a, "float32"), ops.shape(b))
+    if reverse:
+        log_a, b = ops.flip(log_a, axis=1), ops.flip(b, axis=1)
+    if initial_state is not None:
+        state = ops.expand_dims(ops.cast(initial_state, "float32"), 1)
+        first = ops.exp(log_a[:, :1]) * state + b[:, :1]
+        b = ops.concatenate([first, b[:, 1:]], axis=1)
+    h = _logspace(log_a, b)
+    return ops.flip(h, axis=1) if reverse else h
+
+
+def default_log_method():
+    """The method `log_linear_recurrence` uses for `method="auto"`.
+
+    `"sequential"` on CPU with JAX and PyTorch (fastest there, linear in
+    length); `"logspace"` on TensorFlow, whose sequential scan grows about
+    quadratically with length (8 x 256 channels: 0.50 / 5.0 / 21.4 s at
+    1k / 4k / 8k steps, against 0.62 / 2.3 / 5.0 s), and on accelerators,
+    where it needs a few kernels per level instead of one per step
+    (unmeasured on GPUs so far).
+    """
+    if on_accelerator() or keras.backend.backend() == "tensorflow":
+        return "logspace"
+    return "sequential"
