@@ -82,7 +82,8 @@ _PAPER_DATA = {
         "max_depth": 10,
         "max_args": 10,
     },
-    "text": {"max_length": 1000},
+    # The LRA paper's 4K bytes (its code truncated at 1000); S4 uses 4096.
+    "text": {"max_length": 4096},
     "retrieval": {"max_length": 4000},
     "image": {},
     "pathfinder": {
@@ -111,7 +112,8 @@ _CPU_DATA = {
         "max_depth": 10,
         "max_args": 10,
     },
-    "text": {"max_length": 1000},
+    # The LRA paper's 4K bytes (its code truncated at 1000); S4 uses 4096.
+    "text": {"max_length": 4096},
     "retrieval": {"max_length": 1000},
     "image": {},
     "pathfinder": {

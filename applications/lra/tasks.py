@@ -54,13 +54,19 @@ def get_task(name):
     return TASKS[name]
 
 
+# Bump when a generator's output changes, so that stale caches are not reused
+# (Pathfinder 2: the vectorised generator of 2026-11-23).
+_GENERATOR_VERSIONS = {"listops": 1, "pathfinder": 2}
+
+
 def _cached(kind, params, make):
     """Generated splits cached as .npz under the cache directory.
 
-    The file name hashes the generator arguments, so changing any argument
-    regenerates; generation is deterministic, so the cache is only a
-    speed-up.
+    The file name hashes the generator arguments and `_GENERATOR_VERSIONS`,
+    so changing any argument, or the generator itself, regenerates;
+    generation is deterministic, so the cache is only a speed-up.
     """
+    params = {**params, "generator_version": _GENERATOR_VERSIONS[kind]}
     key = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
     path = os.path.join(
         download.cache_dir(), "generated", f"{kind}-{key.hexdigest()[:16]}.npz"
