@@ -153,31 +153,35 @@ def test_low_precision_inputs_scan_in_float32(dtype):
         np.testing.assert_allclose(to_numpy(h), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_compiles_with_static_and_unknown_length(backend):
-    """The default path compiles: jax.jit, tf.function + XLA, unknown L."""
-    rng = np.random.default_rng(6)
-    a, b = random_problem(11, rng)
-    expected = reference(a * 1.0, b * 1.0)
+def assert_compiles_to(fn, a, b, expected):
+    """`fn(a, b)` under jax.jit, tf.function + XLA (and with an unknown
+    length), or PyTorch eager equals `expected`."""
+    backend = keras.backend.backend()
     if backend == "jax":
         import jax
 
-        h = jax.jit(linear_recurrence)(a, b)
+        h = jax.jit(fn)(a, b)
     elif backend == "tensorflow":
         import tensorflow as tf
 
-        h = tf.function(linear_recurrence, jit_compile=True, autograph=False)(
-            a, b
-        )
-        spec = tf.TensorSpec((None, None, 3), "float32")
+        h = tf.function(fn, jit_compile=True, autograph=False)(a, b)
+        spec = tf.TensorSpec((None, None) + a.shape[2:], "float32")
         graph_fn = tf.function(
-            linear_recurrence, input_signature=[spec, spec], autograph=False
+            fn, input_signature=[spec, spec], autograph=False
         )
         np.testing.assert_allclose(
             to_numpy(graph_fn(a, b)), expected, rtol=1e-5, atol=1e-5
         )
     else:
-        h = linear_recurrence(a, b)
+        h = fn(a, b)
     np.testing.assert_allclose(to_numpy(h), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_compiles_with_static_and_unknown_length():
+    """The default path compiles: jax.jit, tf.function + XLA, unknown L."""
+    rng = np.random.default_rng(6)
+    a, b = random_problem(11, rng)
+    assert_compiles_to(linear_recurrence, a, b, reference(a * 1.0, b * 1.0))
 
 
 def test_default_chunk_size_is_about_sqrt_length():
