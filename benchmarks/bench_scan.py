@@ -1,22 +1,28 @@
-"""Forward + backward time and peak memory of each linear-recurrence path.
+"""Forward + backward time and peak memory of each scan path.
 
-Times `mean(h**2)` and its gradient with respect to `log a` and `b` for the
+`--op recurrence` (default) times `mean(h**2)` and its gradient for the
 recurrence h_t = a_t h_{t-1} + b_t of `keras_ssm.ops.log_linear_recurrence`
-(the selective SSM's scan, decays given by their logs),
-compiled the way training compiles it on the current backend (JAX `jit`,
-TensorFlow `tf.function` (graph, and XLA where the path compiles), PyTorch
-eager), over a range of lengths. Every method runs in its own process, with
-lengths in increasing order, so that the process's peak resident memory
-after length L is the peak of that path at length L (its growth tells
-whether memory is linear in length).
+(decays given by their logs), `--channels` state channels per step.
+`--op selective` times Mamba's whole scan, `keras_ssm.ops.selective_scan`
+(u, dt, A, B, C -> y, gradients for all five), with `--channels` = d_inner
+and `--d-state` states per channel; it also has the `"streaming"` method.
+Each is compiled the way training compiles it on the current backend (JAX
+`jit`, TensorFlow `tf.function` (graph, and XLA where the path compiles),
+PyTorch eager), over a range of lengths. Every method runs in its own
+process, with lengths in increasing order, so that the process's peak
+resident memory after length L is the peak of that path at length L (its
+growth tells whether memory is linear in length).
 
 Usage:
 
     KERAS_BACKEND=jax python benchmarks/bench_scan.py
+    KERAS_BACKEND=jax python benchmarks/bench_scan.py --op selective \
+        --batch 1 --channels 128 --d-state 16
     KERAS_BACKEND=torch python benchmarks/bench_scan.py \
         --lengths 512 1024 2048 4096 8192 --batch 2 --channels 1024
 
-Prints a table and writes `benchmarks/results/scan_<backend>.json`.
+Prints a table and writes `benchmarks/results/scan_<backend>.json`
+(`selective_scan_<backend>.json` with `--op selective`).
 """
 
 import argparse
@@ -31,13 +37,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 METHODS = ("sequential", "associative", "chunked", "logspace", "auto")
+SELECTIVE_METHODS = ("sequential", "chunked", "logspace", "streaming", "auto")
 
 
-def _loss_and_grad_fn(method, chunk_size, jit_compile):
-    """A callable (a, b) -> loss that also computes the gradients."""
+def _scan_loss(op, method, chunk_size):
+    """The scalar loss of one scan, as a function of its input tensors."""
     import keras
 
     from keras_ssm.ops.scan import log_linear_recurrence
+    from keras_ssm.ops.selective_scan import selective_scan
+
+    if op == "selective":
+
+        def loss_fn(*inputs):
+            y = selective_scan(*inputs, method=method, chunk_size=chunk_size)
+            return keras.ops.mean(y * y)
+
+        return loss_fn
 
     def loss_fn(log_a, b):
         h = log_linear_recurrence(
@@ -45,14 +61,39 @@ def _loss_and_grad_fn(method, chunk_size, jit_compile):
         )
         return keras.ops.mean(h * h)
 
+    return loss_fn
+
+
+def _inputs(op, shape, d_state, rng):
+    """Random inputs of the timed scan, float32 NumPy."""
+    batch, length, channels = shape
+    if op == "selective":
+        return (
+            rng.normal(size=shape),  # u
+            rng.uniform(0.001, 0.1, shape),  # dt
+            -np.tile(np.arange(1, d_state + 1.0), (channels, 1)),  # A
+            rng.normal(size=(batch, length, d_state)),  # B
+            rng.normal(size=(batch, length, d_state)),  # C
+        )
+    return np.log(rng.uniform(0.9, 1.0, shape)), rng.normal(size=shape)
+
+
+def _loss_and_grad_fn(loss_fn, jit_compile):
+    """A callable (*inputs) -> loss that also computes the gradients."""
+    import keras
+
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
 
-        grad_fn = jax.jit(jax.value_and_grad(loss_fn, argnums=(0, 1)))
+        grad_fn = None
 
-        def run(a, b):
-            loss, grads = grad_fn(a, b)
+        def run(*inputs):
+            nonlocal grad_fn
+            if grad_fn is None:
+                argnums = tuple(range(len(inputs)))
+                grad_fn = jax.jit(jax.value_and_grad(loss_fn, argnums))
+            loss, grads = grad_fn(*inputs)
             jax.block_until_ready(grads)
             return float(loss)
 
@@ -61,23 +102,22 @@ def _loss_and_grad_fn(method, chunk_size, jit_compile):
         import tensorflow as tf
 
         @tf.function(jit_compile=jit_compile)
-        def tf_step(a, b):
+        def tf_step(*inputs):
             with tf.GradientTape() as tape:
-                tape.watch([a, b])
-                loss = loss_fn(a, b)
-            return loss, tape.gradient(loss, [a, b])
+                tape.watch(inputs)
+                loss = loss_fn(*inputs)
+            return loss, tape.gradient(loss, inputs)
 
-        def run(a, b):
-            loss, grads = tf_step(a, b)
+        def run(*inputs):
+            loss, grads = tf_step(*inputs)
             _ = [g.numpy() for g in grads]
             return float(loss)
 
         return run
 
-    def run(a, b):
-        a = a.detach().requires_grad_(True)
-        b = b.detach().requires_grad_(True)
-        loss = loss_fn(a, b)
+    def run(*inputs):
+        inputs = [x.detach().requires_grad_(True) for x in inputs]
+        loss = loss_fn(*inputs)
         loss.backward()
         return float(loss)
 
@@ -93,17 +133,16 @@ def worker(args):
 
     rng = np.random.default_rng(0)
     base_mb = peak_host_memory_mb()
-    run = _loss_and_grad_fn(args.method, args.chunk_size, args.jit_compile)
+    loss_fn = _scan_loss(args.op, args.method, args.chunk_size)
+    run = _loss_and_grad_fn(loss_fn, args.jit_compile)
     for length in args.lengths:
         shape = (args.batch, length, args.channels)
-        log_a = keras.ops.convert_to_tensor(
-            np.log(rng.uniform(0.9, 1.0, shape)).astype("float32")
-        )
-        b = keras.ops.convert_to_tensor(
-            rng.normal(size=shape).astype("float32")
-        )
+        inputs = [
+            keras.ops.convert_to_tensor(x.astype("float32"))
+            for x in _inputs(args.op, shape, args.d_state, rng)
+        ]
         try:
-            seconds = time_call(lambda: run(log_a, b), repeats=args.repeats)
+            seconds = time_call(lambda: run(*inputs), repeats=args.repeats)
             error = None
         except Exception as e:  # a path that cannot run here is reported
             seconds, error = None, f"{type(e).__name__}: {str(e)[:200]}"
@@ -131,7 +170,18 @@ def main(argv=None):
         default=1024,
         help="state channels per step (d_inner * d_state in Mamba)",
     )
-    parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument(
+        "--op", choices=("recurrence", "selective"), default="recurrence"
+    )
+    parser.add_argument(
+        "--d-state", type=int, default=16, help="--op selective: N"
+    )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=None,
+        help="default: every method of the op",
+    )
     parser.add_argument("--chunk-size", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
@@ -160,6 +210,9 @@ def main(argv=None):
     from benchmarks.harness import write_json
 
     backend = keras.backend.backend()
+    if args.methods is None:
+        selective = args.op == "selective"
+        args.methods = list(SELECTIVE_METHODS if selective else METHODS)
     runs = [(m, False) for m in args.methods]
     if args.xla and backend == "tensorflow":
         runs += [(m, True) for m in args.methods]
@@ -168,6 +221,7 @@ def main(argv=None):
         command = [sys.executable, os.path.abspath(__file__), "--worker"]
         command += ["--method", method, "--batch", str(args.batch)]
         command += ["--channels", str(args.channels)]
+        command += ["--op", args.op, "--d-state", str(args.d_state)]
         command += ["--repeats", str(args.repeats)]
         command += ["--max-seconds", str(args.max_seconds)]
         command += ["--lengths", *map(str, args.lengths)]
@@ -197,10 +251,13 @@ def main(argv=None):
         base = sequential.get(row.get("length"))
         if base and row.get("seconds"):
             row["speedup_vs_sequential"] = base / row["seconds"]
-    print(
-        f"\nlog_linear_recurrence forward+backward, {backend}, "
-        f"batch {args.batch}, {args.channels} state channels"
-    )
+    if args.op == "selective":
+        title = "selective_scan forward+backward"
+        sizes = f"d_inner {args.channels}, d_state {args.d_state}"
+    else:
+        title = "log_linear_recurrence forward+backward"
+        sizes = f"{args.channels} state channels"
+    print(f"\n{title}, {backend}, batch {args.batch}, {sizes}")
     print_table(
         rows,
         ["method", "length", "seconds", "speedup_vs_sequential", "peak_mb"],
@@ -221,14 +278,19 @@ def main(argv=None):
         if row.get("error"):
             print(f"{row['method']} L={row.get('length')}: {row['error']}")
     output = args.output or os.path.join(
-        ROOT, "benchmarks", "results", f"scan_{backend}.json"
+        ROOT,
+        "benchmarks",
+        "results",
+        ("selective_" if args.op == "selective" else "")
+        + f"scan_{backend}.json",
     )
     write_json(
         output,
         {
-            "benchmark": "log_linear_recurrence forward+backward",
+            "benchmark": title,
             "batch": args.batch,
             "channels": args.channels,
+            "d_state": args.d_state if args.op == "selective" else None,
             "rows": rows,
             "scaling_exponents": exponents,
         },

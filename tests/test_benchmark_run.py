@@ -1,9 +1,12 @@
-"""The benchmark entry point: arguments, scaling fits and one real row."""
+"""The benchmark entry point and the scan benchmark: arguments, scaling
+fits and real rows."""
 
 import argparse
+import json
 
 import pytest
 
+from benchmarks import bench_scan
 from benchmarks import run
 
 
@@ -50,3 +53,32 @@ def test_worker_measures_a_block(backend):
     for row in rows:
         assert "error" not in row, row
         assert row["time_ms"] > 0 and row["memory_mb"] >= 0
+
+
+@pytest.mark.parametrize(
+    "op, method",
+    [("recurrence", "logspace"), ("selective", "streaming")],
+)
+def test_scan_benchmark_worker_times_each_op(op, method, capsys):
+    args = argparse.Namespace(
+        op=op,
+        method=method,
+        chunk_size=None,
+        jit_compile=False,
+        lengths=[16, 32],
+        batch=1,
+        channels=4,
+        d_state=2,
+        repeats=1,
+        max_seconds=1e9,
+    )
+    bench_scan.worker(args)
+    rows = [
+        json.loads(line[4:])
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("ROW ")
+    ]
+    assert [r["length"] for r in rows] == [16, 32]
+    for row in rows:
+        assert row["error"] is None, row
+        assert row["seconds"] > 0 and row["method"] == method

@@ -17,7 +17,7 @@ from tests.helpers import assert_save_load_roundtrip
 from tests.helpers import run_steps
 from tests.helpers import to_numpy
 
-PATHS = ("sequential", "associative", "chunked", "logspace")
+PATHS = ("sequential", "associative", "chunked", "logspace", "streaming")
 
 
 def softplus(x):
@@ -184,7 +184,7 @@ def test_gradients_finite_and_equal_across_scan_paths():
     expected = layer_gradients(layer, x)
     assert all(np.all(np.isfinite(g)) for g in expected)
     assert all(np.any(g != 0) for g in expected)
-    for method in ("associative", "chunked", "logspace"):
+    for method in ("associative", "chunked", "logspace", "streaming"):
         other = make_layer(length=13, scan_method=method, chunk_size=4)
         other.set_weights(layer.get_weights())
         for g, e in zip(layer_gradients(other, x), expected):
@@ -198,19 +198,19 @@ def test_mixed_precision_keeps_the_scan_in_float32(policy, monkeypatch):
     layer = make_layer()
     layer.set_weights(reference_layer.get_weights())
     seen = []
-    original = selective_ssm_module.log_linear_recurrence
+    original = selective_ssm_module.selective_scan
 
-    def spy(a, b, *args, **kwargs):
-        seen.append((a.dtype, b.dtype))
-        return original(a, b, *args, **kwargs)
+    def spy(*args, **kwargs):
+        seen.append(tuple(x.dtype for x in args))
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(selective_ssm_module, "log_linear_recurrence", spy)
+    monkeypatch.setattr(selective_ssm_module, "selective_scan", spy)
     x = random_inputs()
     y = layer(x)
     compute = policy.split("_")[1]
     assert keras.backend.standardize_dtype(y.dtype) == compute
     assert [tuple(map(keras.backend.standardize_dtype, s)) for s in seen] == [
-        ("float32", "float32")
+        ("float32",) * 5  # u, dt, A, B, C
     ]
     for name in ("A_log", "D_skip", "dt_bias"):
         assert getattr(layer, name).dtype == "float32"
@@ -297,7 +297,7 @@ def test_fused_cuda_kernel_matches_portable_scan():  # pragma: no cover
     )
 
 
-@pytest.mark.parametrize("method", ["chunked", "logspace"])
+@pytest.mark.parametrize("method", ["chunked", "logspace", "streaming"])
 def test_long_input_runs_in_bounded_memory(method):
     """Length 8192 at small width: equals the reference, finite gradients."""
     x = random_inputs(batch=1, length=8192, d_inner=4, seed=1)
@@ -313,7 +313,7 @@ def test_long_input_runs_in_bounded_memory(method):
 
 
 @pytest.mark.parametrize(
-    "method", ["auto", "chunked", "associative", "logspace"]
+    "method", ["auto", "chunked", "associative", "logspace", "streaming"]
 )
 def test_fit_with_default_jit_compile(method):
     """model.fit with jit_compile="auto"; on TF also under XLA if it can."""

@@ -7,8 +7,7 @@ Per channel d and state n, with input-dependent step dt_t, B_t and C_t:
     h_t = exp(dt_t A) h_{t-1} + dt_t B_t x_t      (ZOH on A, Euler on B)
     y_t = C_t h_t + D x_t
 
-computed as a linear recurrence in float32 (`keras_ssm.ops.scan`); the
-decay enters by its log, dt_t A <= 0.
+computed in float32 by `keras_ssm.ops.selective_scan`.
 """
 
 import importlib.util
@@ -19,10 +18,10 @@ import numpy as np
 from keras import ops
 
 from keras_ssm.layers.base import SequenceLayer
-from keras_ssm.ops.scan import LOG_METHODS as RECURRENCE_METHODS
-from keras_ssm.ops.scan import log_linear_recurrence
+from keras_ssm.ops.selective_scan import SELECTIVE_METHODS
+from keras_ssm.ops.selective_scan import selective_scan
 
-SCAN_METHODS = RECURRENCE_METHODS + ("fused",)
+SCAN_METHODS = SELECTIVE_METHODS + ("fused",)
 
 
 def resolve_dt_rank(dt_rank, d_model):
@@ -89,19 +88,20 @@ class SelectiveSSM(SequenceLayer):
     The discretisation is ZOH for A and Euler for B, as in the paper's
     reference (`selective_scan_ref`).
 
-    The (batch, length, d_inner, d_state) tensors exp(dt A) and dt B x and
-    the scan are float32 under every dtype policy; `A_log`, `D_skip` and
-    `dt_bias` are float32 SSM weights (never autocast, no weight decay with
-    `keras_ssm.optimizers.ssm_adamw`). The scan is
-    `keras_ssm.ops.log_linear_recurrence` on log-decays dt A: with
-    `scan_method="auto"` the sequential scan on CPU with JAX and PyTorch
-    (measured fastest there), the log-space parallel scan on TensorFlow
-    (whose sequential scan grows quadratically with length) and on
-    accelerators (see `keras_ssm.ops.scan`); on PyTorch + CUDA with
-    `mamba_ssm` installed, its fused CUDA kernel. Every
-    path trains under `model.fit`'s default `jit_compile="auto"` (on
-    TensorFlow the associative path marks the layer `supports_jit=False`,
-    since TF's associative scan does not compile under XLA).
+    The scan (`keras_ssm.ops.selective_scan`) runs in float32 under every
+    dtype policy; `A_log`, `D_skip` and `dt_bias` are float32 SSM weights
+    (never autocast, no weight decay with `keras_ssm.optimizers.ssm_adamw`).
+    With `scan_method="auto"` it is, per backend, the path measured fastest:
+    on JAX on the CPU the streaming scan (discretisation and readout inside
+    the loop body, no (batch, length, d_inner, d_state) tensor, gradient
+    checkpointed per chunk of 64 steps); on PyTorch on the CPU the
+    sequential scan of the materialised exp(dt A) and dt B x; the log-space
+    parallel scan on TensorFlow (whose sequential scan grows quadratically
+    with length) and on accelerators; on PyTorch + CUDA with `mamba_ssm`
+    installed, its fused CUDA kernel. Every path trains under `model.fit`'s
+    default `jit_compile="auto"` (on TensorFlow the associative path marks
+    the layer `supports_jit=False`, since TF's associative scan does not
+    compile under XLA).
 
     Defaults follow Mamba: `dt_proj` weights ~ U(+-dt_rank^-0.5), dt_bias =
     softplus^-1 of a log-uniform dt in [dt_min, dt_max] (floored at
@@ -120,11 +120,13 @@ class SelectiveSSM(SequenceLayer):
         dt_max: upper bound of the initial dt.
         dt_init_floor: smallest initial dt.
         dt_scale: factor on dt (also a call-time argument).
-        scan_method: `"auto"`, `"logspace"`, `"chunked"`, `"sequential"`,
-            `"associative"` (see `keras_ssm.ops.log_linear_recurrence`), or
+        scan_method: `"auto"`, `"streaming"` (JAX; elsewhere the backend's
+            default), `"logspace"`, `"chunked"`, `"sequential"`,
+            `"associative"` (see `keras_ssm.ops.selective_scan`), or
             `"fused"` (mamba_ssm's CUDA kernel; falls back to `"auto"`
             where unavailable).
-        chunk_size: chunk length of the chunked scan (default ~sqrt(L)).
+        chunk_size: chunk length of the chunked scan (default ~sqrt(L)) or
+            of the streaming scan's gradient checkpoints (default 64).
         kernel_initializer: initializer of the `x_proj` kernel.
         kernel_regularizer: regularizer of the `x_proj` and `dt_proj`
             kernels.
@@ -276,12 +278,10 @@ class SelectiveSSM(SequenceLayer):
 
     def _scan(self, u, dt, B, C, method):
         """y = C h + D u with h_t = exp(dt_t A) h_{t-1} + dt_t B_t u_t."""
-        log_decay = dt[..., None] * self.A()  # log exp(dt A): (b, l, d, n)
-        drive = (dt * u)[..., None] * B[:, :, None, :]  # (b, l, d, n)
-        h = log_linear_recurrence(
-            log_decay, drive, method=method, chunk_size=self.chunk_size
+        y = selective_scan(
+            u, dt, self.A(), B, C, method=method, chunk_size=self.chunk_size
         )
-        return ops.einsum("bldn,bln->bld", h, C) + u * self.D_skip
+        return y + u * self.D_skip
 
     def _fused_scan(self, u, dt, B, C):
         """mamba_ssm's CUDA selective scan on (batch, channels, length)."""

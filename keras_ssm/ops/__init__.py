@@ -7,4 +7,5 @@ from keras_ssm.ops.fft_conv import two_sided_kernel
 from keras_ssm.ops.scan import complex_linear_recurrence
 from keras_ssm.ops.scan import linear_recurrence
 from keras_ssm.ops.scan import log_linear_recurrence
+from keras_ssm.ops.selective_scan import selective_scan
 from keras_ssm.ops.vandermonde import vandermonde_real

@@ -53,6 +53,11 @@ wide margin on CPU only on TensorFlow, whose
 log-space scan is linear and 4.3x faster at 8k steps. The parallel forms
 pay off where one step costs a kernel launch, i.e. on accelerators. Memory
 is linear in length for every path (see the benchmark's peak-memory column).
+
+Mamba's layer does not call these directly but `keras_ssm.ops.selective_scan`,
+which on JAX's CPU backend beats all of them by forming each step's decay,
+drive and readout inside the loop ("streaming", 4-6x faster than
+"sequential" at 512-8192 steps).
 """
 
 import math

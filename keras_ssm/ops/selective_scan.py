@@ -1,0 +1,145 @@
+"""Mamba's selective scan with its readout, as one op.
+
+    h_t = exp(dt_t A) h_{t-1} + dt_t B_t u_t,    y_t = C_t h_t
+
+Per channel d and state n, `h` has shape (batch, d_inner, d_state). Two ways
+to compute it:
+
+- Any method of `keras_ssm.ops.log_linear_recurrence` (`"sequential"`,
+  `"chunked"`, `"logspace"`, ...): form the (batch, length, d_inner,
+  d_state) log-decays dt A and drives dt B u, scan them, contract with C.
+  Portable (`keras.ops` only).
+- `"streaming"` (JAX): one `lax.scan` over time whose body forms
+  exp(dt_t A), dt_t B_t u_t and C_t h_t for its own step, so no
+  (batch, length, d_inner, d_state) tensor is ever built. The gradient is
+  checkpointed per chunk of `chunk_size` steps (default 64): the forward
+  pass keeps only the state at each chunk start, and the backward pass
+  recomputes one chunk at a time, so memory is O(L / T + T) states instead
+  of O(L). This is the CPU counterpart of mamba_ssm's fused CUDA kernel.
+  On other backends it falls back to `default_log_method()`: PyTorch pays
+  a Python-level op per step and was 1.5-5x slower this way than with the
+  materialised sequential scan; TensorFlow's `tf.scan` gradient is
+  quadratic in length.
+
+Why streaming is the JAX CPU default: forward + backward of the scan, width
+d_inner = 128, d_state = 16, idle 2-core x86 CPU, JAX 0.10 (jit):
+
+    batch  length  materialised sequential  streaming (T = 64)
+    1      8192          0.96-1.10 s             0.16-0.17 s
+    8      2048          1.25 s                  0.41-0.47 s
+"""
+
+import keras
+from keras import ops
+
+from keras_ssm.ops.scan import LOG_METHODS
+from keras_ssm.ops.scan import default_log_method
+from keras_ssm.ops.scan import log_linear_recurrence
+from keras_ssm.ops.scan import on_accelerator
+
+SELECTIVE_METHODS = LOG_METHODS + ("streaming",)
+STREAM_CHUNK = 64
+
+
+def default_selective_method():
+    """The method `selective_scan` uses for `method="auto"`.
+
+    `"streaming"` on JAX on the CPU (3-6x faster than the materialised
+    sequential scan, see the module docstring); elsewhere
+    `default_log_method()`: sequential on CPU PyTorch, log-space on
+    TensorFlow and on accelerators, where one loop step per time step costs
+    a kernel launch each.
+    """
+    if keras.backend.backend() == "jax" and not on_accelerator():
+        return "streaming"
+    return default_log_method()
+
+
+def _check(name, x, rank):
+    if len(x.shape) != rank:
+        raise ValueError(
+            f"`{name}` must have rank {rank}, got shape {tuple(x.shape)}."
+        )
+
+
+def selective_scan(u, dt, A, B, C, method="auto", chunk_size=None):
+    """y_t = C_t h_t with h_t = exp(dt_t A) h_{t-1} + dt_t B_t u_t, h_{-1} = 0.
+
+    Everything runs in float32 whatever the input dtypes. The skip term
+    D u of Mamba is not included.
+
+    Args:
+        u: inputs, `(batch, length, d_inner)`.
+        dt: step sizes, `(batch, length, d_inner)`, >= 0 (a step with
+            dt = 0 leaves the state unchanged).
+        A: diagonal state matrix, `(d_inner, d_state)`, <= 0.
+        B: input matrices, `(batch, length, d_state)`.
+        C: output matrices, `(batch, length, d_state)`.
+        method: `"auto"` (`default_selective_method()`), `"streaming"` or a
+            method of `log_linear_recurrence`.
+        chunk_size: steps per checkpointed chunk of `"streaming"` (default
+            64) or per chunk of `"chunked"` (default ~sqrt(length)).
+
+    Returns:
+        `y` of shape `(batch, length, d_inner)`, float32.
+
+    Example:
+
+    >>> u = dt = ops.ones((1, 3, 2))
+    >>> A = -ops.ones((2, 4))
+    >>> B = C = ops.ones((1, 3, 4))
+    >>> selective_scan(u, dt * 0.5, A, B, C).shape  # (1, 3, 2)
+    """
+    if method not in SELECTIVE_METHODS:
+        raise ValueError(
+            f"`method` must be one of {SELECTIVE_METHODS}, got {method!r}."
+        )
+    for name, x in (("u", u), ("dt", dt), ("A", A), ("B", B), ("C", C)):
+        _check(name, x, 2 if name == "A" else 3)
+    u, dt, A, B, C = (ops.cast(x, "float32") for x in (u, dt, A, B, C))
+    if method == "auto":
+        method = default_selective_method()
+    if method == "streaming":
+        if keras.backend.backend() == "jax":
+            return _streaming(u, dt, A, B, C, chunk_size or STREAM_CHUNK)
+        method = default_log_method()
+    log_decay = dt[..., None] * A  # log exp(dt A): (b, l, d, n)
+    drive = (dt * u)[..., None] * B[:, :, None, :]  # (b, l, d, n)
+    h = log_linear_recurrence(
+        log_decay, drive, method=method, chunk_size=chunk_size
+    )
+    return ops.einsum("bldn,bln->bld", h, C)
+
+
+def _streaming(u, dt, A, B, C, chunk):
+    """JAX: a scan over chunks of a checkpointed scan over steps."""
+    import jax
+    import jax.numpy as jnp
+
+    batch, length = u.shape[0], u.shape[1]
+    chunk = max(1, min(chunk, length))
+    pad = -length % chunk
+    num_chunks = (length + pad) // chunk
+
+    def time_major(x):
+        # Padded steps have dt = 0: exp(0 A) = 1 and no drive, so the state
+        # passes through them unchanged; their outputs are dropped.
+        x = jnp.pad(x, ((0, 0), (0, pad), (0, 0)))
+        x = jnp.moveaxis(x, 1, 0)
+        return x.reshape((num_chunks, chunk) + x.shape[1:])
+
+    def one_step(h, step_inputs):
+        u_t, dt_t, b_t, c_t = step_inputs
+        decay = jnp.exp(dt_t[..., None] * A)
+        h = decay * h + (dt_t * u_t)[..., None] * b_t[:, None, :]
+        return h, jnp.einsum("bdn,bn->bd", h, c_t)
+
+    @jax.checkpoint
+    def one_chunk(h, chunk_inputs):
+        return jax.lax.scan(one_step, h, chunk_inputs)
+
+    h0 = jnp.zeros((batch,) + A.shape, "float32")
+    xs = tuple(time_major(x) for x in (u, dt, B, C))
+    _, ys = jax.lax.scan(one_chunk, h0, xs)
+    ys = ys.reshape((num_chunks * chunk,) + ys.shape[2:])[:length]
+    return jnp.moveaxis(ys, 0, 1)
