@@ -140,3 +140,12 @@ def test_bad_arguments_raise():
         selective_scan(u, dt, A[None], B, C)
     with pytest.raises(ValueError, match="`u` must have rank 3"):
         selective_scan(u[0], dt, A, B, C)
+    # Sizes that would broadcast are refused, naming the argument.
+    with pytest.raises(ValueError, match=r"`B` must have shape \(2, 5, "):
+        selective_scan(u, dt, A, B[:1], C)
+    with pytest.raises(ValueError, match="`C` must have shape"):
+        selective_scan(u, dt, A, B, C[:, :4])
+    with pytest.raises(ValueError, match="`dt` must have shape"):
+        selective_scan(u, dt[..., :1], A, B, C)
+    with pytest.raises(ValueError, match="`A` must have shape"):
+        selective_scan(u, dt, A[:1], B, C)

@@ -55,11 +55,32 @@ def default_selective_method():
     return default_log_method()
 
 
-def _check(name, x, rank):
-    if len(x.shape) != rank:
-        raise ValueError(
-            f"`{name}` must have rank {rank}, got shape {tuple(x.shape)}."
-        )
+def _check_shapes(u, dt, A, B, C):
+    """Clear errors for wrong ranks or sizes (nothing may broadcast)."""
+    for name, x in (("u", u), ("dt", dt), ("A", A), ("B", B), ("C", C)):
+        rank = 2 if name == "A" else 3
+        if len(x.shape) != rank:
+            raise ValueError(
+                f"`{name}` must have rank {rank}, got shape {tuple(x.shape)}."
+            )
+
+    def differ(x, y):
+        return x is not None and y is not None and x != y
+
+    batch, length, d_inner = u.shape
+    expected = {
+        "dt": ((batch, length, d_inner), dt.shape),
+        "A": ((d_inner, A.shape[1]), A.shape),
+        "B": ((batch, length, A.shape[1]), B.shape),
+        "C": ((batch, length, A.shape[1]), C.shape),
+    }
+    for name, (want, got) in expected.items():
+        if any(differ(w, g) for w, g in zip(want, got)):
+            raise ValueError(
+                f"`{name}` must have shape {want} to match `u` "
+                f"{tuple(u.shape)} and `A` {tuple(A.shape)}, got "
+                f"{tuple(got)}."
+            )
 
 
 def selective_scan(u, dt, A, B, C, method="auto", chunk_size=None):
@@ -94,8 +115,7 @@ def selective_scan(u, dt, A, B, C, method="auto", chunk_size=None):
         raise ValueError(
             f"`method` must be one of {SELECTIVE_METHODS}, got {method!r}."
         )
-    for name, x in (("u", u), ("dt", dt), ("A", A), ("B", B), ("C", C)):
-        _check(name, x, 2 if name == "A" else 3)
+    _check_shapes(u, dt, A, B, C)
     u, dt, A, B, C = (ops.cast(x, "float32") for x in (u, dt, A, B, C))
     if method == "auto":
         method = default_selective_method()
