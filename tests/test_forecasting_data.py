@@ -254,3 +254,14 @@ def test_download_is_verified_and_cached(tmp_path, monkeypatch):
     assert open(path, "rb").read() == payload
     (server / "ETTm1.csv").unlink()
     assert resolve_csv("ETTm1", cache_dir=str(cache)) == path
+
+
+def test_default_cache_follows_keras_ssm_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_SSM_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("KERAS_SSM_CACHE", str(tmp_path / "cache"))
+    server = tmp_path / "server"
+    server.mkdir()
+    (server / "ETTm2.csv").write_bytes(b"date,OT\n2016-07-01 00:00:00,2.0\n")
+    monkeypatch.setattr(sources, "ETDATASET_URL", server.as_uri() + "/")
+    path = resolve_csv("ETTm2")
+    assert path == str(tmp_path / "cache" / "forecasting" / "ETTm2.csv")

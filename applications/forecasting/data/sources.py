@@ -11,9 +11,10 @@ Lookup order for a data set `name` (e.g. "ETTh1"):
    `<data_dir>/ETT-small/<name>.csv`;
 2. the environment variable `KERAS_SSM_DATA` (default `<repo>/../shared/data`),
    with the same two layouts;
-3. the download cache (`~/.keras/datasets/keras_ssm_forecasting`, or
-   `cache_dir`), then the canonical download URL, if the data set has one and
-   `download=True`. Files with a known SHA-256 are verified.
+3. the download cache (`$KERAS_SSM_CACHE/forecasting`, by default
+   `~/.cache/keras_ssm/forecasting`, or `cache_dir`), then the canonical
+   download URL, if the data set has one and `download=True`. Files with a
+   known SHA-256 are verified.
 """
 
 import os
@@ -46,9 +47,7 @@ DATASET_KINDS = {
     "electricity": "custom",
 }
 
-DEFAULT_CACHE_DIR = os.path.join(
-    os.path.expanduser("~"), ".keras", "datasets", "keras_ssm_forecasting"
-)
+CACHE_SUBDIR = "forecasting"
 
 
 def default_data_root():
@@ -83,8 +82,8 @@ def resolve_csv(name, data_dir=None, cache_dir=None, download=True):
             the same long format ("weather", "electricity", ...) found
             locally.
         data_dir: directory to look in first (CLI `--data-dir`).
-        cache_dir: download cache (default
-            `~/.keras/datasets/keras_ssm_forecasting`).
+        cache_dir: download cache (default `$KERAS_SSM_CACHE/forecasting`,
+            the cache the LRA data also uses).
         download: allow fetching ETT files from the canonical URL.
 
     Returns:
@@ -107,7 +106,9 @@ def resolve_csv(name, data_dir=None, cache_dir=None, download=True):
             tried.append(path)
             if os.path.isfile(path):
                 return path
-    cache_dir = cache_dir or DEFAULT_CACHE_DIR
+    cache_dir = cache_dir or os.path.join(
+        common_download.cache_dir(), CACHE_SUBDIR
+    )
     cached = os.path.join(cache_dir, f"{name}.csv")
     tried.append(cached)
     if not os.path.isfile(cached):

@@ -1,7 +1,7 @@
 """Small layers the forecasters share: window normalisation, horizon head.
 
-They are registered under the package "keras_ssm_forecasting" so that saved
-forecasters load again with `keras.saving.load_model`.
+They are registered under the package "keras_ssm", like the library's
+layers, so that saved forecasters load again with `keras.saving.load_model`.
 """
 
 import keras
@@ -10,7 +10,7 @@ from keras import ops
 NORMALIZATIONS = ("last", "revin", "none")
 
 
-@keras.saving.register_keras_serializable(package="keras_ssm_forecasting")
+@keras.saving.register_keras_serializable(package="keras_ssm")
 class WindowNormalization(keras.layers.Layer):
     """Normalises each input window by its own statistics.
 
@@ -62,7 +62,7 @@ class WindowNormalization(keras.layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="keras_ssm_forecasting")
+@keras.saving.register_keras_serializable(package="keras_ssm")
 class WindowDenormalization(keras.layers.Layer):
     """y * scale[targets] + shift[targets]: undoes `WindowNormalization`.
 
@@ -90,7 +90,7 @@ class WindowDenormalization(keras.layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="keras_ssm_forecasting")
+@keras.saving.register_keras_serializable(package="keras_ssm")
 class HorizonHead(keras.layers.Layer):
     """Maps (batch, input_size, d_model) features to (batch, h, targets).
 
@@ -138,7 +138,7 @@ class HorizonHead(keras.layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="keras_ssm_forecasting")
+@keras.saving.register_keras_serializable(package="keras_ssm")
 class DecoderSeed(keras.layers.Layer):
     """Informer's decoder input: the last `label_len` steps, then h zeros.
 
