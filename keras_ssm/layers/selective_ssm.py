@@ -101,7 +101,9 @@ class SelectiveSSM(SequenceLayer):
     installed, its fused CUDA kernel. Every path trains under `model.fit`'s
     default `jit_compile="auto"` (on TensorFlow the associative path marks
     the layer `supports_jit=False`, since TF's associative scan does not
-    compile under XLA).
+    compile under XLA). On a TensorFlow CPU, where `"auto"` leaves XLA off,
+    `model.compile(jit_compile=True)` makes a `MambaBlock` step about 3x
+    faster (length 8192: 2.4 s -> 0.76 s forward + backward).
 
     Defaults follow Mamba: `dt_proj` weights ~ U(+-dt_rank^-0.5), dt_bias =
     softplus^-1 of a log-uniform dt in [dt_min, dt_max] (floored at
