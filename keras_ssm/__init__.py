@@ -6,5 +6,6 @@ from keras_ssm import layers
 from keras_ssm import ops
 from keras_ssm import optimizers
 from keras_ssm import regularizers
+from keras_ssm import schedules
 
 __version__ = "0.1.0"

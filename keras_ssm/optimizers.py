@@ -5,6 +5,7 @@ import re
 import keras
 
 from keras_ssm.layers.base import ssm_parameter_patterns
+from keras_ssm.schedules import peak_learning_rate
 
 
 def _is_ssm_parameter(variable):
@@ -24,7 +25,8 @@ class SSMAdamW(keras.optimizers.AdamW):
         weight_decay: decoupled weight decay of all other weights.
         ssm_learning_rate: learning rate of SSM parameters (float; defaults
             to `learning_rate`). Follows the same schedule as a fraction
-            `ssm_learning_rate / learning_rate` of it.
+            `ssm_learning_rate / peak` of it, where `peak` is the schedule's
+            rate after any warm-up (`keras_ssm.schedules.peak_learning_rate`).
         **kwargs: passed to `keras.optimizers.AdamW`.
 
     Example:
@@ -45,12 +47,14 @@ class SSMAdamW(keras.optimizers.AdamW):
         )
         self.ssm_learning_rate = ssm_learning_rate
         if ssm_learning_rate is not None:
-            initial = learning_rate
-            if isinstance(
-                initial, keras.optimizers.schedules.LearningRateSchedule
-            ):
-                initial = keras.ops.convert_to_numpy(initial(0))
-            self._ssm_lr_multiplier = ssm_learning_rate / float(initial)
+            # Against the peak, not step 0: a warm-up starts at rate 0.
+            peak = peak_learning_rate(learning_rate)
+            if peak <= 0:
+                raise ValueError(
+                    "`learning_rate` must reach a rate > 0 when "
+                    f"`ssm_learning_rate` is set, got peak {peak}."
+                )
+            self._ssm_lr_multiplier = ssm_learning_rate / peak
         self.exclude_from_weight_decay(var_names=ssm_parameter_patterns())
 
     def update_step(self, gradient, variable, learning_rate):

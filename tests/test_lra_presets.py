@@ -95,11 +95,24 @@ def test_listops_training_follows_the_reference_command():
         "weight_decay": 0.01,
         "batch_size": 64,
         "epochs": 60,  # 90000 updates of 64 over 96000 expressions
+        # --lr-scheduler linear_decay --warmup-updates 3000
+        # --end-learning-rate 0.0 --adam-betas '(0.9, 0.98)' --clip-norm 1.0
+        "schedule": "linear",
+        "warmup_steps": 3000,
+        "beta_2": 0.98,
+        "clipnorm": 1.0,
     }
     # Settings not in the reference stay from the S4 table.
     text = presets.get_preset("text", "etsmlp_gate", "paper")["training"]
     s4d = presets.get_preset("text", "s4d", "paper")["training"]
-    for key in ("learning_rate", "weight_decay", "batch_size", "epochs"):
+    for key in (
+        "learning_rate",
+        "weight_decay",
+        "batch_size",
+        "epochs",
+        "schedule",
+        "warmup_steps",
+    ):
         assert text[key] == s4d[key]
     mnist = presets.get_preset("mnist", "etsmlp_gate", "paper")["model"]
     image = presets.get_preset("image", "etsmlp_gate", "paper")["model"]
@@ -137,3 +150,55 @@ def test_etsmlp_paper_presets_build(task, backbone):
     classes = 10 if task in ("listops", "image") else 2
     assert tuple(logits.shape) == (2, classes)
     assert np.all(np.isfinite(keras.ops.convert_to_numpy(logits)))
+
+
+# state-spaces/s4, configs/experiment/lra/s4-lra-*.yaml: the cosine_warmup
+# scheduler's default 1000 warm-up steps, or the config's one epoch.
+S4_WARMUP = {
+    "listops": ("warmup_steps", 1000),
+    "text": ("warmup_steps", 1000),
+    "retrieval": ("warmup_epochs", 1),
+    "image": ("warmup_steps", 1000),
+    "pathfinder": ("warmup_epochs", 1),
+    "pathx": ("warmup_epochs", 1),
+}
+
+
+@pytest.mark.parametrize("task", LRA_TASKS)
+def test_s4d_paper_presets_warm_up_as_the_reference(task):
+    training = presets.get_preset(task, "s4d", "paper")["training"]
+    key, value = S4_WARMUP[task]
+    assert training["schedule"] == "cosine"
+    assert training[key] == value
+    assert training.get("final_lr_fraction", 0.0) == 0.0
+
+
+def _learning_rates(optimizer, steps):
+    schedule = optimizer._learning_rate
+    return np.array([float(to_numpy(schedule(s))) for s in steps])
+
+
+def test_compiled_schedules_follow_the_presets():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(10)])
+    # ETSMLP ListOps: linear warm-up over 3000 steps, linear decay to 0 at
+    # 60 x 1500 = 90000 steps, Adam beta_2 0.98, clipping at norm 1.
+    training = presets.get_preset("listops", "etsmlp", "paper")["training"]
+    models.compile_classifier(model, training, steps_per_epoch=1500)
+    optimizer = model.optimizer
+    np.testing.assert_allclose(
+        _learning_rates(optimizer, [0, 1500, 3000, 46500, 90000]),
+        [0.0, 0.005, 0.01, 0.005, 0.0],
+        atol=1e-7,
+    )
+    assert optimizer.beta_2 == 0.98 and optimizer.clipnorm == 1.0
+    # S4D Retrieval: one epoch (here 100 steps) of warm-up, cosine to 0.
+    training = presets.get_preset("retrieval", "s4d", "paper")["training"]
+    models.compile_classifier(model, training, steps_per_epoch=100)
+    total = 100 * training["epochs"]
+    rates = _learning_rates(model.optimizer, [50, 100, total])
+    np.testing.assert_allclose(rates, [0.005, 0.01, 0.0], atol=1e-7)
+    assert model.optimizer.beta_2 == 0.999 and model.optimizer.clipnorm is None
+    # A smoke run shorter than the warm-up still compiles and trains.
+    training = presets.get_preset("listops", "s4d", "paper")["training"]
+    models.compile_classifier(model, training, steps_per_epoch=2, epochs=1)
+    assert _learning_rates(model.optimizer, [1])[0] == pytest.approx(0.01)

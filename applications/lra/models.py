@@ -223,31 +223,51 @@ def build_classifier(
 def compile_classifier(
     model, training, steps_per_epoch=None, epochs=None, **compile_kwargs
 ):
-    """Compiles with AdamW (SSM parameters: no decay, own lr) and a cosine
-    schedule.
+    """Compiles with AdamW (SSM parameters: no decay, own lr) and the
+    preset's warm-up schedule.
 
     Args:
         model: the classifier.
         training: dict with `learning_rate`, `weight_decay`, optional
-            `ssm_learning_rate` and `epochs`.
-        steps_per_epoch: batches per epoch (sets the cosine decay length).
+            `ssm_learning_rate`, `epochs`, `schedule` (`"cosine"`, the
+            default, `"linear"` or `"constant"`; see
+            `keras_ssm.schedules.warmup_schedule`), `warmup_steps` or
+            `warmup_epochs` (default 0), `final_lr_fraction` (cosine's
+            final rate over the peak, default 0) and Adam's `beta_2`
+            (default 0.999) and `clipnorm` (default none).
+        steps_per_epoch: batches per epoch (sets the schedule's length);
+            without it the learning rate is constant.
         epochs: total epochs (default `training["epochs"]`).
         **compile_kwargs: other `model.compile` arguments (`jit_compile`,
             `run_eagerly`, ...).
     """
-    from keras_ssm.optimizers import ssm_adamw
+    from keras_ssm.optimizers import SSMAdamW
+    from keras_ssm.schedules import warmup_schedule
 
     lr = training["learning_rate"]
     epochs = epochs or training["epochs"]
     schedule = lr
     if steps_per_epoch:
-        schedule = keras.optimizers.schedules.CosineDecay(
-            lr, decay_steps=max(1, steps_per_epoch * epochs), alpha=0.01
+        total = max(1, steps_per_epoch * epochs)
+        warmup = training.get("warmup_steps") or round(
+            training.get("warmup_epochs", 0) * steps_per_epoch
         )
-    optimizer = ssm_adamw(
+        # A run shorter than the warm-up (a smoke test of a paper preset)
+        # warms up over all but its last step.
+        warmup = min(warmup, total - 1)
+        schedule = warmup_schedule(
+            lr,
+            total,
+            warmup,
+            training.get("schedule", "cosine"),
+            alpha=training.get("final_lr_fraction", 0.0),
+        )
+    optimizer = SSMAdamW(
         schedule,
         weight_decay=training["weight_decay"],
         ssm_learning_rate=training.get("ssm_learning_rate"),
+        beta_2=training.get("beta_2", 0.999),
+        clipnorm=training.get("clipnorm"),
     )
     model.compile(
         optimizer=optimizer,
