@@ -27,6 +27,9 @@ class SSMAdamW(keras.optimizers.AdamW):
             to `learning_rate`). Follows the same schedule as a fraction
             `ssm_learning_rate / peak` of it, where `peak` is the schedule's
             rate after any warm-up (`keras_ssm.schedules.peak_learning_rate`).
+        decay_ssm_parameters: apply `weight_decay` to the SSM parameters
+            as well (default False; the ETSMLP reference decays every
+            weight).
         **kwargs: passed to `keras.optimizers.AdamW`.
 
     Example:
@@ -40,6 +43,7 @@ class SSMAdamW(keras.optimizers.AdamW):
         learning_rate=0.001,
         weight_decay=0.004,
         ssm_learning_rate=None,
+        decay_ssm_parameters=False,
         **kwargs,
     ):
         super().__init__(
@@ -55,7 +59,9 @@ class SSMAdamW(keras.optimizers.AdamW):
                     f"`ssm_learning_rate` is set, got peak {peak}."
                 )
             self._ssm_lr_multiplier = ssm_learning_rate / peak
-        self.exclude_from_weight_decay(var_names=ssm_parameter_patterns())
+        self.decay_ssm_parameters = bool(decay_ssm_parameters)
+        if not self.decay_ssm_parameters:
+            self.exclude_from_weight_decay(var_names=ssm_parameter_patterns())
 
     def update_step(self, gradient, variable, learning_rate):
         if self.ssm_learning_rate is not None and _is_ssm_parameter(variable):
@@ -65,6 +71,7 @@ class SSMAdamW(keras.optimizers.AdamW):
     def get_config(self):
         config = super().get_config()
         config["ssm_learning_rate"] = self.ssm_learning_rate
+        config["decay_ssm_parameters"] = self.decay_ssm_parameters
         return config
 
 

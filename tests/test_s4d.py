@@ -6,6 +6,7 @@ import pytest
 
 from keras_ssm.layers import S4D
 from keras_ssm.layers import S4DBlock
+from keras_ssm.optimizers import SSMAdamW
 from keras_ssm.optimizers import ssm_adamw
 from tests.helpers import assert_cross_backend_weights
 from tests.helpers import assert_save_load_roundtrip
@@ -262,6 +263,24 @@ def test_ssm_optimizer_skips_weight_decay_and_scales_lr():
     # and without decay (a decay of 0.5 * lr * |w| would add ~5e-5).
     np.testing.assert_allclose(step[0], 1e-4, rtol=1e-2)
     assert step[1] > 5e-3
+
+
+def test_ssm_optimizer_can_decay_ssm_parameters_too():
+    layer = S4D(d_state=4)
+    layer(inputs())
+    optimizer = SSMAdamW(1e-2, weight_decay=0.5, decay_ssm_parameters=True)
+    optimizer.build(layer.trainable_variables)
+    assert optimizer._use_weight_decay(layer.log_dt)
+    variable = layer.log_dt
+    before = to_numpy(variable)
+    optimizer.apply_gradients([(keras.ops.zeros(variable.shape), variable)])
+    # A zero gradient leaves only the decoupled decay: w -= lr * wd * w.
+    np.testing.assert_allclose(
+        to_numpy(variable), before * (1 - 1e-2 * 0.5), rtol=1e-5
+    )
+    config = optimizer.get_config()
+    assert SSMAdamW.from_config(config).decay_ssm_parameters
+    assert not ssm_adamw(1e-2)._use_weight_decay(layer.log_dt)
 
 
 @pytest.mark.parametrize(

@@ -234,7 +234,9 @@ def compile_classifier(
             `keras_ssm.schedules.warmup_schedule`), `warmup_steps` or
             `warmup_epochs` (default 0), `final_lr_fraction` (cosine's
             final rate over the peak, default 0) and Adam's `beta_2`
-            (default 0.999) and `clipnorm` (default none).
+            (default 0.999) and `clipnorm` (default none), and
+            `decay_ssm_parameters` (default False: no weight decay on SSM
+            parameters).
         steps_per_epoch: batches per epoch (sets the schedule's length);
             without it the learning rate is constant.
         epochs: total epochs (default `training["epochs"]`).
@@ -268,6 +270,7 @@ def compile_classifier(
         ssm_learning_rate=training.get("ssm_learning_rate"),
         beta_2=training.get("beta_2", 0.999),
         clipnorm=training.get("clipnorm"),
+        decay_ssm_parameters=training.get("decay_ssm_parameters", False),
     )
     model.compile(
         optimizer=optimizer,

@@ -37,8 +37,8 @@ Sources of the `paper` presets:
   (per-task training settings) was not available, so the other tasks'
   lr, batch size, epochs, weight decay and schedule are still the S4
   table's. As in
-  the reference, the CES weights train at the model's lr, but without
-  weight decay (the reference decays them too). The reference's extra
+  the reference, the CES weights train at the model's lr and with the
+  model's weight decay (`decay_ssm_parameters`). The reference's extra
   LRU-style normalisation for Path-X is not reproduced. Check Table 5
   before quoting results as reproductions.
 - `mamba`: there is no LRA table in the Mamba paper; these use the S4
@@ -248,6 +248,8 @@ def _etsmlp_paper(task, training):
     # One learning rate for every weight, as in the reference (None: the
     # CES follows `learning_rate`, also when it is overridden).
     training["ssm_learning_rate"] = None
+    # fairseq's Adam decays every weight, the CES ones included.
+    training["decay_ssm_parameters"] = True
     model = {
         "depth": row.depth,
         "d_model": row.width,
