@@ -16,6 +16,7 @@ from tests.helpers import assert_cross_backend_weights
 from tests.helpers import assert_save_load_roundtrip
 from tests.helpers import run_steps
 from tests.helpers import to_numpy
+from tests.test_selective_scan import reference as scan_reference
 
 PATHS = ("sequential", "associative", "chunked", "logspace", "streaming")
 
@@ -42,14 +43,7 @@ def reference_selective_ssm(layer, x, dt_scale=None, mask=None):
         dt = dt * mask[..., None]
     A = -np.exp(to_numpy(layer.A_log))
     D = to_numpy(layer.D_skip)
-    h = np.zeros((x.shape[0], x.shape[2], n))
-    ys = []
-    for t in range(x.shape[1]):
-        h = np.exp(dt[:, t, :, None] * A) * h + (
-            (dt[:, t] * x[:, t])[..., None] * B[:, t, None, :]
-        )
-        ys.append(np.sum(h * C[:, t, None, :], axis=-1) + D * x[:, t])
-    y = np.stack(ys, axis=1)
+    y = scan_reference(x, dt, A, B, C) + D * x
     return y if mask is None else y * mask[..., None]
 
 

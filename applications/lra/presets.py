@@ -7,7 +7,7 @@
   `batch_size`, `epochs`, the schedule (`schedule`, `warmup_steps` or
   `warmup_epochs`, `final_lr_fraction`; see
   `keras_ssm.schedules.warmup_schedule`) and, where a reference sets them,
-  `beta_2` and `clipnorm`;
+  `beta_2`, `clipnorm` and `decay_ssm_parameters`;
 - `data`: sizes and lengths for `load_task_data`.
 
 Sources of the `paper` presets:
@@ -36,11 +36,10 @@ Sources of the `paper` presets:
   0 (`schedule="linear"`). The paper's Table 5
   (per-task training settings) was not available, so the other tasks'
   lr, batch size, epochs, weight decay and schedule are still the S4
-  table's. As in
-  the reference, the CES weights train at the model's lr and with the
-  model's weight decay (`decay_ssm_parameters`). The reference's extra
-  LRU-style normalisation for Path-X is not reproduced. Check Table 5
-  before quoting results as reproductions.
+  table's. As in the reference, the CES weights train at the model's lr
+  and with the model's weight decay (`decay_ssm_parameters`). The
+  reference's extra LRU-style normalisation for Path-X is not reproduced.
+  Check Table 5 before quoting results as reproductions.
 - `mamba`: there is no LRA table in the Mamba paper; these use the S4
   sizes with Mamba's defaults (state 16, expand 2, RMSNorm).
 - `transformer`: the LRA paper's (Tay et al., 2021) Transformer baseline
@@ -60,6 +59,8 @@ import copy
 from applications.lra.tasks import get_task
 
 PRESET_NAMES = ("cpu", "paper")
+# Sequential image tasks: the `image` row of every table applies to them.
+_SEQUENTIAL_IMAGES = ("mnist", "pmnist", "fashion_mnist", "pfashion_mnist")
 
 # S4/S4D LRA table: depth, width, state, norm, prenorm, dropout, lr,
 # batch size, epochs, weight decay.
@@ -71,12 +72,7 @@ _S4_TABLE = {
     "pathfinder": (6, 256, 64, "batch", True, 0.0, 0.004, 64, 200, 0.03),
     "pathx": (6, 256, 64, "batch", True, 0.0, 0.0005, 32, 50, 0.05),
 }
-_S4_TABLE.update(
-    {
-        name: _S4_TABLE["image"]
-        for name in ("mnist", "pmnist", "fashion_mnist", "pfashion_mnist")
-    }
-)
+_S4_TABLE.update({name: _S4_TABLE["image"] for name in _SEQUENTIAL_IMAGES})
 
 # Warm-up of the S4 reference configs (cosine_warmup scheduler): its default
 # 1000 steps, or one epoch where a config sets that.
@@ -88,12 +84,7 @@ _S4_WARMUP = {
     "pathfinder": {"warmup_epochs": 1},
     "pathx": {"warmup_epochs": 1},
 }
-_S4_WARMUP.update(
-    {
-        name: _S4_WARMUP["image"]
-        for name in ("mnist", "pmnist", "fashion_mnist", "pfashion_mnist")
-    }
-)
+_S4_WARMUP.update({name: _S4_WARMUP["image"] for name in _SEQUENTIAL_IMAGES})
 
 _PAPER_DATA = {
     "listops": {
@@ -154,7 +145,6 @@ _CPU_DATA = {
         "num_test": 200,
     },
 }
-_SEQUENTIAL_IMAGES = ("mnist", "pmnist", "fashion_mnist", "pfashion_mnist")
 for _name in _SEQUENTIAL_IMAGES:
     _PAPER_DATA[_name] = {}
     _CPU_DATA[_name] = {"max_train": 3000, "max_test": 2000}
