@@ -1,0 +1,43 @@
+"""Models saved by keras-ssm 0.1.0 keep loading and computing the same.
+
+`tests/data/legacy_v0_1_0.keras` was written by keras-ssm 0.1.0 (JAX) and
+holds every layer with its 0.1.0 arguments (e.g. `ETSMLPBlock(hidden_dim=)`)
+and an `ssm_adamw` optimizer; `legacy_v0_1_0_io.npz` holds an input batch
+and the outputs that version computed for it.
+"""
+
+import os
+
+import keras
+import numpy as np
+
+import keras_ssm  # noqa: F401  (registers the layers for loading)
+from tests.helpers import to_numpy
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+def test_model_saved_by_0_1_0_loads_and_matches():
+    path = os.path.join(DATA, "legacy_v0_1_0.keras")
+    reference = np.load(os.path.join(DATA, "legacy_v0_1_0_io.npz"))
+    model = keras.saving.load_model(path)
+    outputs = to_numpy(model(reference["inputs"], training=False))
+    np.testing.assert_allclose(
+        outputs, reference["outputs"], rtol=1e-4, atol=1e-4
+    )
+
+
+def test_model_saved_by_0_1_0_keeps_training():
+    model = keras.saving.load_model(os.path.join(DATA, "legacy_v0_1_0.keras"))
+    reference = np.load(os.path.join(DATA, "legacy_v0_1_0_io.npz"))
+    # The file was saved under JAX with jit_compile=True, which PyTorch
+    # would read as torch.compile (minutes on CPU): recompile with the
+    # restored optimizer and each backend's default.
+    model.compile(optimizer=model.optimizer, loss="mse")
+    history = model.fit(
+        reference["inputs"],
+        np.zeros_like(reference["outputs"]),
+        epochs=1,
+        verbose=0,
+    )
+    assert np.isfinite(history.history["loss"][0])
