@@ -1,15 +1,9 @@
 """Optimizers that treat SSM parameters as the S4 reference does."""
 
-import re
-
 import keras
 
-from keras_ssm.layers.base import ssm_parameter_patterns
+from keras_ssm.layers.base import is_ssm_parameter
 from keras_ssm.schedules import peak_learning_rate
-
-
-def _is_ssm_parameter(variable):
-    return any(re.search(p, variable.name) for p in ssm_parameter_patterns())
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
@@ -18,7 +12,11 @@ class SSMAdamW(keras.optimizers.AdamW):
 
     SSM parameters are the weights that layers create with
     `SequenceLayer.add_ssm_weight` (dt, A, ...); the S4 reference trains them
-    with weight decay 0 and, often, a smaller learning rate.
+    with weight decay 0 and, often, a smaller learning rate. They are found
+    by a mark on the variable (`keras_ssm.layers.base.is_ssm_parameter`),
+    read when the optimizer is built on its variables: the optimizer may be
+    created before the model is built, and a user's weight that merely
+    shares a name with an SSM weight is decayed as usual.
 
     Args:
         learning_rate: learning rate of all other weights.
@@ -35,6 +33,7 @@ class SSMAdamW(keras.optimizers.AdamW):
     Example:
 
     >>> optimizer = SSMAdamW(4e-3, weight_decay=0.05, ssm_learning_rate=1e-3)
+    >>> model = keras.Sequential([keras_ssm.layers.S4DBlock(d_state=4)])
     >>> model.compile(optimizer=optimizer, loss="mse")
     """
 
@@ -60,11 +59,32 @@ class SSMAdamW(keras.optimizers.AdamW):
                 )
             self._ssm_lr_multiplier = ssm_learning_rate / peak
         self.decay_ssm_parameters = bool(decay_ssm_parameters)
-        if not self.decay_ssm_parameters:
-            self.exclude_from_weight_decay(var_names=ssm_parameter_patterns())
+        self._ssm_variable_keys = set()
+
+    def build(self, variables):
+        # The marks live on the `keras.Variable`s; the backends may hand
+        # `update_step` and the weight decay their native variables
+        # (TensorFlow: the `tf.Variable`), so keep the backend's keys too.
+        self._ssm_variable_keys = {
+            self._var_key(v) for v in variables if is_ssm_parameter(v)
+        }
+        super().build(variables)
+
+    def _is_ssm_variable(self, variable):
+        return (
+            is_ssm_parameter(variable)
+            or self._var_key(variable) in self._ssm_variable_keys
+        )
+
+    def _use_weight_decay(self, variable):
+        if not self.decay_ssm_parameters and self._is_ssm_variable(variable):
+            return False
+        return super()._use_weight_decay(variable)
 
     def update_step(self, gradient, variable, learning_rate):
-        if self.ssm_learning_rate is not None and _is_ssm_parameter(variable):
+        if self.ssm_learning_rate is not None and self._is_ssm_variable(
+            variable
+        ):
             learning_rate = learning_rate * self._ssm_lr_multiplier
         return super().update_step(gradient, variable, learning_rate)
 
@@ -85,6 +105,7 @@ def ssm_adamw(learning_rate=0.001, weight_decay=0.004, ssm_learning_rate=None):
 
     Example:
 
+    >>> model = keras.Sequential([keras_ssm.layers.S4DBlock(d_state=4)])
     >>> model.compile(optimizer=ssm_adamw(1e-3, 0.05, 1e-3), loss="mse")
     """
     return SSMAdamW(

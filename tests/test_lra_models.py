@@ -1,14 +1,12 @@
 """LRA classifiers: every backbone trains on every task's input shape."""
 
-import re
-
 import keras
 import numpy as np
 import pytest
 
 from applications.lra import models
 from applications.lra import presets
-from keras_ssm.layers.base import ssm_parameter_patterns
+from keras_ssm.layers.base import is_ssm_parameter
 from tests.helpers import assert_save_load_roundtrip
 from tests.helpers import to_numpy
 
@@ -137,13 +135,8 @@ def test_ssm_parameters_get_no_weight_decay():
     models.compile_classifier(model, training, steps_per_epoch=10)
     optimizer = model.optimizer
     optimizer.build(model.trainable_variables)
-    patterns = ssm_parameter_patterns()
-
-    def is_ssm(variable):
-        return any(re.search(p, variable.name) for p in patterns)
-
-    ssm = [v for v in model.trainable_variables if is_ssm(v)]
-    other = [v for v in model.trainable_variables if not is_ssm(v)]
+    ssm = [v for v in model.trainable_variables if is_ssm_parameter(v)]
+    other = [v for v in model.trainable_variables if not is_ssm_parameter(v)]
     assert ssm and other
     assert not any(optimizer._use_weight_decay(v) for v in ssm)
     assert all(

@@ -3,24 +3,35 @@
 import keras
 from keras import ops
 
-# Anchored regexes of the SSM-dynamics weights (dt, A, ...). They get no
-# weight decay; `keras_ssm.optimizers` reads this set. Each layer module adds
-# its names with `register_ssm_parameters` at import time.
-_SSM_PARAMETER_NAMES = set()
+# Attribute that marks a variable as an SSM parameter (dt, A, ...). The S4
+# reference likewise attaches its optimizer settings to each parameter; a mark
+# on the variable, unlike a list of weight names, cannot miss a variable that
+# is created after the optimizer nor catch a user's weight of the same name.
+_SSM_PARAMETER_ATTR = "_keras_ssm_parameter"
 
 
-def register_ssm_parameters(*names):
-    """Marks weight names as SSM parameters (no weight decay, own lr)."""
-    _SSM_PARAMETER_NAMES.update(names)
+def mark_ssm_parameter(variable):
+    """Marks `variable` as an SSM parameter; returns it.
 
-
-def ssm_parameter_patterns():
-    """Anchored regexes that match every registered SSM weight name.
-
-    Pass them to `optimizer.exclude_from_weight_decay(var_names=...)`.
+    Optimizers from `keras_ssm.optimizers` give marked variables no weight
+    decay and their own learning rate. `SequenceLayer.add_ssm_weight` marks
+    the weights it creates; call this for SSM weights made otherwise.
     """
-    # TensorFlow hands optimizers its own variables, named "layer/name:0".
-    return [f"(^|/){name}(:\\d+)?$" for name in sorted(_SSM_PARAMETER_NAMES)]
+    setattr(variable, _SSM_PARAMETER_ATTR, True)
+    return variable
+
+
+def is_ssm_parameter(variable):
+    """Whether `variable` (a `keras.Variable`) is marked as an SSM parameter.
+
+    Example:
+
+    >>> layer = keras_ssm.layers.S4D(d_state=4)
+    >>> _ = layer(np.zeros((1, 8, 2), "float32"))
+    >>> [v.name for v in layer.weights if is_ssm_parameter(v)]
+    ['log_dt', 'log_A_real', 'A_imag']
+    """
+    return bool(getattr(variable, _SSM_PARAMETER_ATTR, False))
 
 
 def pop_layer_kwargs(kwargs):
@@ -118,11 +129,10 @@ class SequenceLayer(keras.layers.Layer):
     def add_ssm_weight(self, name, shape, initializer, **kwargs):
         """Adds a float32 weight that is never autocast (dt, A, ...).
 
-        The name is registered as an SSM parameter so that optimizers built
-        with `keras_ssm.optimizers` exclude it from weight decay.
+        The variable is marked as an SSM parameter (`mark_ssm_parameter`):
+        optimizers from `keras_ssm.optimizers` exclude it from weight decay.
         """
-        register_ssm_parameters(name)
-        return self.add_weight(
+        variable = self.add_weight(
             name=name,
             shape=shape,
             initializer=initializer,
@@ -130,6 +140,7 @@ class SequenceLayer(keras.layers.Layer):
             autocast=False,
             **kwargs,
         )
+        return mark_ssm_parameter(variable)
 
     @staticmethod
     def apply_mask(x, mask):

@@ -21,7 +21,6 @@ import keras
 from keras import ops
 
 from keras_ssm.layers.base import SequenceLayer
-from keras_ssm.layers.base import register_ssm_parameters
 from keras_ssm.ops import complex as cplx
 from keras_ssm.ops.fft_conv import fft_conv
 
@@ -41,7 +40,6 @@ LAMBDA = "ces_lambda"
 ALPHA = "ces_alpha"
 BETA = "ces_beta"
 OMEGA = "ces_omega"
-register_ssm_parameters(LAMBDA, ALPHA)
 
 
 def ring_initializer(r_min, r_max, max_phase, parts):
