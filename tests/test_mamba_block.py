@@ -142,6 +142,30 @@ def test_num_layers_rescales_out_proj_init():
         MambaBlock(num_layers=0)
 
 
+def _uniform_bound_check(values, bound):
+    """Values look like U(-bound, bound): range, mean and std."""
+    values = values.ravel()
+    assert np.max(np.abs(values)) <= bound * (1 + 1e-6)
+    assert np.max(np.abs(values)) > 0.95 * bound
+    assert abs(values.mean()) < 0.05 * bound
+    np.testing.assert_allclose(values.std(), bound / np.sqrt(3), rtol=0.05)
+
+
+def test_initialisation_follows_pytorch_defaults_as_mamba():
+    """PyTorch's Linear/Conv1d defaults U(+-1/sqrt(fan_in)), as Mamba."""
+    d_model, expand, d_conv = 64, 2, 4
+    block = make_block(d_model=d_model, expand=expand, d_conv=d_conv)
+    d_inner = expand * d_model
+    _uniform_bound_check(to_numpy(block.in_proj.kernel), d_model**-0.5)
+    _uniform_bound_check(to_numpy(block.out_proj.kernel), d_inner**-0.5)
+    _uniform_bound_check(to_numpy(block.ssm.x_proj), d_inner**-0.5)
+    # Depthwise conv: fan_in is the width d_conv, for weight and bias.
+    _uniform_bound_check(to_numpy(block.conv.kernel), d_conv**-0.5)
+    _uniform_bound_check(to_numpy(block.conv.bias), d_conv**-0.5)
+    rank = block.resolved_dt_rank
+    _uniform_bound_check(to_numpy(block.ssm.dt_proj), rank**-0.5)
+
+
 def test_config_and_save_load_roundtrip(tmp_path):
     block = MambaBlock(d_state=4, d_conv=3, expand=1, dt_scale=0.8)
     restored = MambaBlock.from_config(block.get_config())

@@ -6,6 +6,7 @@ import pytest
 
 from keras_ssm.layers import S4D
 from keras_ssm.layers import S4DBlock
+from keras_ssm.layers.s4d import hippo_legs_input
 from keras_ssm.optimizers import SSMAdamW
 from keras_ssm.optimizers import ssm_adamw
 from tests.helpers import assert_cross_backend_weights
@@ -85,6 +86,52 @@ def test_bidirectional_step_raises():
     layer(inputs())
     with pytest.raises(ValueError, match="bidirectional"):
         layer.step(inputs()[:, 0], layer.get_initial_state(2))
+
+
+def test_hippo_legs_input_is_the_projected_legs_b():
+    # V unitary: the unclipped projection keeps |B|^2 = sum (2n + 1) = N^2,
+    # split evenly between the two halves of each conjugate pair.
+    for n in (4, 8, 16):
+        full = hippo_legs_input(n, clip=np.inf)
+        np.testing.assert_allclose(2 * np.sum(np.abs(full) ** 2), n * n)
+        clipped = hippo_legs_input(n)
+        np.testing.assert_allclose(clipped.real, full.real)
+        assert np.all(np.abs(clipped.imag) <= 2.0)
+        assert np.any(np.abs(full.imag) > 2.0)  # the clip is active
+
+
+def test_legs_init_starts_C_at_C_times_projected_B():
+    """Per mode, E|C|^2 = |B_n|^2 for C ~ CN(0, 1) times the LegS B_n."""
+    layer = S4D(d_state=8, init="legs")
+    layer.build((None, None, 4000))
+    power = to_numpy(layer.C_real) ** 2 + to_numpy(layer.C_imag) ** 2
+    expected = np.abs(hippo_legs_input(8)) ** 2
+    assert np.ptp(expected) > 2.0  # far from the B = 1 of the other inits
+    np.testing.assert_allclose(power[0].mean(axis=0), expected, rtol=0.06)
+    lin = S4D(d_state=8, init="lin")
+    lin.build((None, None, 4000))
+    power = to_numpy(lin.C_real) ** 2 + to_numpy(lin.C_imag) ** 2
+    np.testing.assert_allclose(power[0].mean(axis=0), 1.0, rtol=0.06)
+
+
+@pytest.mark.parametrize("make", [S4D, S4DBlock])
+def test_dropout_is_tied_over_time(make):
+    """One mask per (sequence, channel), as the reference's DropoutNd."""
+    layer = make(d_state=4, dropout=0.5)
+    x = np.ones((4, 16, 64), "float32")
+    if make is S4D:
+        layer.build(x.shape)
+        # Remove the SSM part: y = D u, with D = 1.
+        layer.C_real.assign(np.zeros(layer.C_real.shape, "float32"))
+        layer.C_imag.assign(np.zeros(layer.C_imag.shape, "float32"))
+        layer.D.assign(np.ones(layer.D.shape, "float32"))
+        y = to_numpy(layer(x, training=True))
+    else:
+        y = to_numpy(layer.dropout_layer(x, training=True))
+    dropped = y == 0
+    # Every channel is either dropped at all steps or at none.
+    assert np.all(dropped == dropped[:, :1, :])
+    assert 0.3 < dropped.mean() < 0.7
 
 
 def test_dt_scale_multiplies_dt_at_call_time():

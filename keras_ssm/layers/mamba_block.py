@@ -6,6 +6,8 @@ from keras import ops
 from keras_ssm.layers.base import SequenceLayer
 from keras_ssm.layers.base import make_norm
 from keras_ssm.layers.base import pop_layer_kwargs
+from keras_ssm.layers.initializers import torch_conv_bias
+from keras_ssm.layers.initializers import torch_linear_kernel
 from keras_ssm.layers.selective_ssm import SelectiveSSM
 from keras_ssm.layers.selective_ssm import resolve_dt_rank
 
@@ -30,6 +32,13 @@ class MambaBlock(SequenceLayer):
     A mask zeroes padded steps before the conv and skips them in the SSM,
     so the outputs at valid steps equal those of the unpadded sequence.
 
+    Initialisation follows Mamba (`state-spaces/mamba`: `mamba_simple.py`
+    and `_init_weights` in `mixer_seq_simple.py`), i.e. PyTorch's defaults:
+    `in_proj`, `out_proj` and the SSM's `x_proj` ~ U(+-1/sqrt(fan_in)) with
+    zero biases; the depthwise conv's weight and bias ~ U(+-1/sqrt(d_conv))
+    (its fan-in is the width `d_conv`); `dt_proj`, `dt_bias`, `A_log` and
+    `D_skip` as in `SelectiveSSM`.
+
     Args:
         d_state: state size N of the selective SSM.
         d_conv: width of the causal depthwise convolution.
@@ -42,8 +51,9 @@ class MambaBlock(SequenceLayer):
         bias: whether in_proj and out_proj have biases (Mamba: False).
         num_layers: depth of the model this block sits in, if known: Mamba
             divides out_proj's initial weights by sqrt(num_layers) (the
-            GPT-2 pre-norm residual rescaling), so that the variance of the
-            residual stream does not grow with depth. `None`: no rescaling.
+            GPT-2 pre-norm residual rescaling, one residual per layer), so
+            that the variance of the residual stream does not grow with
+            depth. `None`: no rescaling.
         **ssm_kwargs: other arguments of `SelectiveSSM` (`dt_min`,
             `dt_max`, `dt_init_floor`, `dt_scale`, `scan_method`,
             `chunk_size`), with the usual layer arguments (`name`, `dtype`).
@@ -121,6 +131,8 @@ class MambaBlock(SequenceLayer):
             padding="causal",
             groups=self.d_inner,
             use_bias=self.conv_bias,
+            kernel_initializer=torch_linear_kernel(),
+            bias_initializer=torch_conv_bias(self.d_conv),
             dtype=self.dtype_policy,
             name="conv" + suffix,
         )
@@ -143,6 +155,7 @@ class MambaBlock(SequenceLayer):
         self.in_proj = keras.layers.Dense(
             2 * self.d_inner,
             use_bias=self.bias,
+            kernel_initializer=torch_linear_kernel(),
             dtype=self.dtype_policy,
             name="in_proj",
         )
@@ -157,6 +170,7 @@ class MambaBlock(SequenceLayer):
         self.out_proj = keras.layers.Dense(
             d_model,
             use_bias=self.bias,
+            kernel_initializer=torch_linear_kernel(),
             dtype=self.dtype_policy,
             name="out_proj",
         )

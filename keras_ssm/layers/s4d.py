@@ -2,7 +2,11 @@
 
 Per channel h, an N-state diagonal complex SSM kept as N/2 conjugate pairs:
 
-    x'(t) = A x(t) + B u(t),   y(t) = 2 Re(C x(t)) + D u(t),   B = 1.
+    x'(t) = A x(t) + B u(t),   y(t) = 2 Re(C x(t)) + D u(t).
+
+B enters the kernel only through the product C B, so it is folded into C
+(B = 1, a learned C), except that the "legs" initialisation starts C B at
+the HiPPO-LegS value (see `hippo_legs_input`).
 
 Discretised with step dt (ZOH or bilinear) it unrolls into the convolution
 kernel K[l] = 2 Re sum_n C_n dB_n dA_n^l (a Vandermonde product), applied with
@@ -38,6 +42,38 @@ def hippo_legs_diagonal(d_state):
     eig = eig[eig.imag > 0]
     eig = eig[np.argsort(eig.imag)]
     return eig.real, eig.imag
+
+
+def hippo_legs_input(d_state, clip=2.0):
+    """HiPPO-LegS's B projected onto the eigenvectors of its normal part.
+
+    The S4D "diag-legs" initialisation (S4D paper, Gu et al. 2022; the S4
+    reference's `B_init="legs"`): LegS has B_n = sqrt(2n + 1) and A = S -
+    P P^T with S = -I/2 + skew normal, P_n = sqrt(n + 1/2). With V the unit
+    eigenvectors of S, B' = V^* B; the reference clips Im(B') to
+    [-clip, clip] and drops the factor 1/2 that the theory would add.
+
+    Returns the N/2 complex entries (NumPy complex128) in the order of
+    `hippo_legs_diagonal` (Im A > 0, ascending). The reference keeps the
+    conjugate modes (Im A < 0); conjugating both A and C B leaves the kernel
+    2 Re sum C B dB dA^l unchanged, so these are the conjugates of the
+    reference's values. Each entry is defined up to its sign (that of its
+    eigenvector, which differs between LAPACK builds and between the
+    reference's own float32 and float64 runs); the clip is odd, and C is
+    drawn from a symmetric law, so the sign does not change the kernel's
+    distribution.
+    """
+    n = np.arange(d_state)
+    q = np.sqrt(2 * n + 1.0)
+    # The skew part of S, lower triangle -q_i q_j / 2: -i S is Hermitian.
+    skew = np.tril(-0.5 * np.outer(q, q), -1)
+    skew = skew - skew.T
+    freqs, vectors = np.linalg.eigh(-1j * skew)
+    order = np.argsort(freqs)[: d_state // 2]  # Im(eig S) < 0, ascending
+    b = vectors[:, order].conj().T @ q
+    b = b.real + 1j * np.clip(b.imag, -clip, clip)
+    # Conjugate modes (Im A > 0), ascending Im A as in hippo_legs_diagonal.
+    return np.conj(b)[::-1]
 
 
 def diagonal_init(init, d_state, freq_scale=1.0):
@@ -117,7 +153,9 @@ class S4D(SequenceLayer):
         dt_min: lower bound of the log-uniform initial step.
         dt_max: upper bound of the log-uniform initial step.
         init: "lin" (S4D-Lin), "inv" (S4D-Inv), "real" (S4D-Real) or
-            "legs" (diagonal of HiPPO-LegS).
+            "legs" (S4D-LegS: the diagonal of HiPPO-LegS, with C starting
+            at C B for the projected LegS input B, as the S4 reference's
+            diag-legs; see `hippo_legs_input`).
         discretization: "zoh" (zero-order hold) or "bilinear".
         bidirectional: add an anti-causal kernel with its own C (no `step`).
         freq_scale: factor on the imaginary parts of A at initialisation
@@ -128,7 +166,9 @@ class S4D(SequenceLayer):
             `sobolev_order`.
         dt_scale: factor on dt at call time (temporal refinement: sampling
             twice as finely goes with `dt_scale=0.5`).
-        dropout: dropout rate on the output.
+        dropout: dropout rate on the output; the mask is tied over time
+            (whole channels are dropped), as the S4D reference's
+            `DropoutNd(tie=True)`.
         C_initializer: initializer of the real and imaginary parts of C
             (default normal with variance 1/2 each, i.e. C ~ CN(0, 1)).
         D_initializer: initializer of the skip D (default standard normal).
@@ -206,7 +246,9 @@ class S4D(SequenceLayer):
         self.D_initializer = keras.initializers.get(D_initializer)
         self.C_regularizer = keras.regularizers.get(C_regularizer)
         self.D_regularizer = keras.regularizers.get(D_regularizer)
-        self.dropout_layer = keras.layers.Dropout(
+        # One mask per (sequence, channel), tied over time, as the S4D
+        # reference's DropoutNd(tie=True).
+        self.dropout_layer = keras.layers.SpatialDropout1D(
             self.dropout, dtype=self.dtype_policy
         )
 
@@ -241,6 +283,8 @@ class S4D(SequenceLayer):
             initializer=self.C_initializer,
             regularizer=self.C_regularizer,
         )
+        if self.init == "legs":
+            self._fold_legs_input_into_C()
         self.D = self.add_weight(
             name="D",
             shape=(channels,),
@@ -253,6 +297,17 @@ class S4D(SequenceLayer):
             )
         else:
             self.sobolev_beta = None
+
+    def _fold_legs_input_into_C(self):
+        # C B with B the projected HiPPO-LegS input (hippo_legs_input): the
+        # kernel of the reference's diag-legs layer with the same random C.
+        b = hippo_legs_input(self.d_state)
+        b_real = ops.convert_to_tensor(b.real, "float32")
+        b_imag = ops.convert_to_tensor(b.imag, "float32")
+        c_real = ops.convert_to_tensor(self.C_real)
+        c_imag = ops.convert_to_tensor(self.C_imag)
+        self.C_real.assign(c_real * b_real - c_imag * b_imag)
+        self.C_imag.assign(c_real * b_imag + c_imag * b_real)
 
     # -- the SSM in discrete time --------------------------------------------
 

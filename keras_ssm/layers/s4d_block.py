@@ -20,7 +20,10 @@ class S4DBlock(SequenceLayer):
         d_state: state size of the S4D layer.
         norm: "layer" (default), "batch" or "rms".
         prenorm: normalise before (True) or after (False) the residual.
-        dropout: dropout rate after the activation and after the projection.
+        dropout: dropout rate after the activation and after the
+            projection; each drops whole channels (one mask per sequence
+            and channel, tied over time), as `DropoutNd` in the S4D
+            reference (`state-spaces/s4`, `models/s4/s4d.py`).
         activation: activation after the S4D layer (default "gelu").
         **s4d_kwargs: other arguments of `S4D` (`init`, `bidirectional`,
             `dt_min`, `dt_max`, `freq_scale`, ...), together with the usual
@@ -55,7 +58,8 @@ class S4DBlock(SequenceLayer):
         self.s4d_kwargs = kwargs
         self.norm_layer = make_norm(norm, "norm", self.dtype_policy)
         self.s4d = S4D(d_state=d_state, dtype=self.dtype_policy, **kwargs)
-        self.dropout_layer = keras.layers.Dropout(
+        # Channel dropout (tied over time), as the S4D reference's DropoutNd.
+        self.dropout_layer = keras.layers.SpatialDropout1D(
             self.dropout, dtype=self.dtype_policy
         )
 

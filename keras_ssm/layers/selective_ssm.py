@@ -18,6 +18,7 @@ import numpy as np
 from keras import ops
 
 from keras_ssm.layers.base import SequenceLayer
+from keras_ssm.layers.initializers import torch_linear_kernel
 from keras_ssm.ops.selective_scan import SELECTIVE_METHODS
 from keras_ssm.ops.selective_scan import selective_scan
 
@@ -105,7 +106,9 @@ class SelectiveSSM(SequenceLayer):
     `model.compile(jit_compile=True)` makes a `MambaBlock` step about 3x
     faster (length 8192: 2.4 s -> 0.76 s forward + backward).
 
-    Defaults follow Mamba: `dt_proj` weights ~ U(+-dt_rank^-0.5), dt_bias =
+    Defaults follow Mamba (`state-spaces/mamba`, `mamba_simple.py`):
+    `x_proj` ~ U(+-1/sqrt(d_inner)) (PyTorch's `nn.Linear` default),
+    `dt_proj` weights ~ U(+-dt_rank^-0.5), dt_bias =
     softplus^-1 of a log-uniform dt in [dt_min, dt_max] (floored at
     `dt_init_floor`), A_log = log(1..N), D = 1. Mamba's own `dt_scale`
     scales the dt_proj init; here `dt_scale` multiplies dt itself (temporal
@@ -129,7 +132,10 @@ class SelectiveSSM(SequenceLayer):
             where unavailable).
         chunk_size: chunk length of the chunked scan (default ~sqrt(L)) or
             of the streaming scan's gradient checkpoints (default 64).
-        kernel_initializer: initializer of the `x_proj` kernel.
+        kernel_initializer: initializer of the `x_proj` kernel; `None`
+            (default): PyTorch's `nn.Linear` default U(+-1/sqrt(d_inner)),
+            which Mamba's `x_proj` keeps (`state-spaces/mamba`,
+            `mamba_simple.py`).
         kernel_regularizer: regularizer of the `x_proj` and `dt_proj`
             kernels.
 
@@ -151,7 +157,7 @@ class SelectiveSSM(SequenceLayer):
         dt_scale=1.0,
         scan_method="auto",
         chunk_size=None,
-        kernel_initializer="glorot_uniform",
+        kernel_initializer=None,
         kernel_regularizer=None,
         **kwargs,
     ):
@@ -202,6 +208,8 @@ class SelectiveSSM(SequenceLayer):
             # model.fit's jit_compile="auto" on the plain graph.
             self.supports_jit = False
         self.chunk_size = chunk_size
+        if kernel_initializer is None:
+            kernel_initializer = torch_linear_kernel()
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
 
@@ -231,8 +239,8 @@ class SelectiveSSM(SequenceLayer):
         self.A_log = self.add_ssm_weight(
             "A_log", (d_inner, self.d_state), s4d_real_log_a
         )
-        # Not named "D": weight names are matched globally for weight decay
-        # and S4D's "D" is decayed, as in the S4 reference.
+        # Named "D_skip" (not Mamba's "D") since version 0.1.0: saved
+        # models keep the name.
         self.D_skip = self.add_ssm_weight(
             "D_skip", (d_inner,), keras.initializers.Ones()
         )
