@@ -23,7 +23,9 @@ def _validate_sequence(x, name="x"):
             f"3; got shape {tuple(x.shape)}."
         )
     length = x.shape[1]
-    if length is not None and length < 2:
+    # Only a static length is checked: an unknown or symbolic one (a JAX
+    # export's dimension expression) cannot be compared in Python.
+    if isinstance(length, int) and length < 2:
         raise ValueError(
             f"`{name}` needs at least 2 time steps to have a difference; got "
             f"shape {tuple(x.shape)}."

@@ -71,24 +71,83 @@ def fft_conv(inputs, kernel, kernel_backward=None, spectral_filter=None):
     """
     out_dtype = inputs.dtype
     length = inputs.shape[1]
-    if length is None:
-        length = ops.shape(inputs)[1]
-        fft_length = 2 * length
-    else:
-        fft_length = next_fast_length(2 * length)
+    if length is not None and not isinstance(length, int):
+        # A symbolic length: JAX export (jax2tf) with a dynamic length.
+        return _direct_conv(inputs, kernel, kernel_backward, spectral_filter)
     u = ops.transpose(ops.cast(inputs, "float32"), (0, 2, 1))
     k = ops.cast(kernel, "float32")
     if kernel_backward is not None:
-        k = two_sided_kernel(
-            k, ops.cast(kernel_backward, "float32"), fft_length
+        kernel_backward = ops.cast(kernel_backward, "float32")
+    if length is not None:
+        fft_length = next_fast_length(2 * length)
+        if kernel_backward is not None:
+            k = two_sided_kernel(k, kernel_backward, fft_length)
+    else:
+        # Unknown length (TensorFlow graphs): pad to 2 L by concatenation,
+        # so the FFT length is the padded array's own.
+        fft_length = None
+        length = ops.shape(inputs)[1]
+        u = ops.concatenate([u, ops.zeros_like(u)], axis=-1)
+        tail = (
+            ops.zeros_like(k)
+            if kernel_backward is None
+            else ops.flip(kernel_backward, axis=-1)
         )
+        k = ops.concatenate([k, tail], axis=-1)
     u_re, u_im = ops.rfft(u, fft_length=fft_length)
     k_re, k_im = ops.rfft(k, fft_length=fft_length)
     if spectral_filter is not None:
-        num_bins = k_re.shape[-1] or ops.shape(k_re)[-1]
+        num_bins = k_re.shape[-1]
+        if num_bins is None:
+            num_bins = ops.shape(k_re)[-1]
         gain = ops.cast(spectral_filter(num_bins), "float32")
         k_re, k_im = k_re * gain, k_im * gain
     y_re = u_re * k_re - u_im * k_im
     y_im = u_re * k_im + u_im * k_re
+    # Without a length, irfft returns 2 (bins - 1): the padded length.
     y = ops.irfft((y_re, y_im), fft_length=fft_length)[..., :length]
     return ops.cast(ops.transpose(y, (0, 2, 1)), out_dtype)
+
+
+def _direct_conv(inputs, kernel, kernel_backward, spectral_filter):
+    """The same convolution as a scan over the taps, for symbolic lengths.
+
+    An FFT needs a constant length to be lowered (StableHLO's FFT has no
+    dynamic form), so a model exported by JAX with a dynamic length cannot
+    run one; nor can it differentiate a convolution whose padding depends
+    on the length. A scan over the taps, adding tap l times the inputs
+    delayed by l steps, has neither problem. It costs O(L^2) per channel
+    instead of O(L log L), which serving at moderate lengths can afford.
+    """
+    if spectral_filter is not None:
+        raise ValueError(
+            "fft_conv with a `spectral_filter` (e.g. S4D's `sobolev_order`) "
+            "needs a static sequence length under a JAX export; export with "
+            "a fixed length, or from the TensorFlow backend."
+        )
+    out_dtype = inputs.dtype
+    u = ops.cast(inputs, "float32")
+
+    def delay(x):  # x[:, t] <- x[:, t - 1], zero at t = 0
+        return ops.concatenate([ops.zeros_like(x[:, :1]), x[:, :-1]], 1)
+
+    def advance(x):  # x[:, t] <- x[:, t + 1], zero at the end
+        return ops.concatenate([x[:, 1:], ops.zeros_like(x[:, :1])], 1)
+
+    def taps_sum(start, taps, shift):
+        def body(carry, tap):
+            total, shifted = carry
+            return (total + shifted * tap, shift(shifted)), None
+
+        (total, _), _ = ops.scan(
+            body, (ops.zeros_like(u), start), ops.transpose(taps)
+        )
+        return total
+
+    # Causal: y[t] = sum_l k[l] u[t - l].
+    y = taps_sum(u, ops.cast(kernel, "float32"), delay)
+    if kernel_backward is not None:
+        # Anti-causal: y[t] += sum_j kb[j] u[t + 1 + j].
+        kb = ops.cast(kernel_backward, "float32")
+        y = y + taps_sum(advance(u), kb, advance)
+    return ops.cast(y, out_dtype)

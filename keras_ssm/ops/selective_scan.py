@@ -137,6 +137,21 @@ def _streaming(u, dt, A, B, C, chunk):
     import jax.numpy as jnp
 
     batch, length = u.shape[0], u.shape[1]
+    h0 = jnp.zeros((batch,) + A.shape, "float32")
+
+    def one_step(h, step_inputs):
+        u_t, dt_t, b_t, c_t = step_inputs
+        decay = jnp.exp(dt_t[..., None] * A)
+        h = decay * h + (dt_t * u_t)[..., None] * b_t[:, None, :]
+        return h, jnp.einsum("bdn,bn->bd", h, c_t)
+
+    if not isinstance(length, int):
+        # A symbolic length (a JAX export): padding to whole chunks would
+        # give a length that JAX cannot prove equal to L after slicing.
+        # Scan the steps directly; only gradients need the checkpoints.
+        xs = tuple(jnp.moveaxis(x, 1, 0) for x in (u, dt, B, C))
+        _, ys = jax.lax.scan(one_step, h0, xs)
+        return jnp.moveaxis(ys, 0, 1)
     chunk = max(1, min(chunk, length))
     pad = -length % chunk
     num_chunks = (length + pad) // chunk
@@ -148,17 +163,10 @@ def _streaming(u, dt, A, B, C, chunk):
         x = jnp.moveaxis(x, 1, 0)
         return x.reshape((num_chunks, chunk) + x.shape[1:])
 
-    def one_step(h, step_inputs):
-        u_t, dt_t, b_t, c_t = step_inputs
-        decay = jnp.exp(dt_t[..., None] * A)
-        h = decay * h + (dt_t * u_t)[..., None] * b_t[:, None, :]
-        return h, jnp.einsum("bdn,bn->bd", h, c_t)
-
     @jax.checkpoint
     def one_chunk(h, chunk_inputs):
         return jax.lax.scan(one_step, h, chunk_inputs)
 
-    h0 = jnp.zeros((batch,) + A.shape, "float32")
     xs = tuple(time_major(x) for x in (u, dt, B, C))
     _, ys = jax.lax.scan(one_chunk, h0, xs)
     ys = ys.reshape((num_chunks * chunk,) + ys.shape[2:])[:length]
