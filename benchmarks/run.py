@@ -57,7 +57,7 @@ def build_block(name, d_model):
     if name == "etsmlp":
         from keras_ssm.layers import ETSMLPBlock
 
-        return ETSMLPBlock(hidden_dim=2 * d_model)
+        return ETSMLPBlock(intermediate_dim=2 * d_model)
     if name == "mamba":
         from keras_ssm.layers import MambaBlock
 

@@ -108,7 +108,9 @@ def sequential_model(block_factory, name):
 
 blocks = {
     "s4d": lambda: keras_ssm.layers.S4DBlock(d_state=32),
-    "etsmlp": lambda: keras_ssm.layers.ETSMLPBlock(hidden_dim=2 * D_MODEL),
+    "etsmlp": lambda: keras_ssm.layers.ETSMLPBlock(
+        intermediate_dim=2 * D_MODEL
+    ),
     "mamba": lambda: keras_ssm.layers.MambaBlock(d_state=8, expand=2),
 }
 

@@ -196,7 +196,7 @@ stream: the state carries over from one chunk to the next.
 mixed = [
     keras.layers.Dense(D_MODEL),
     keras_ssm.layers.MambaBlock(d_state=8),
-    keras_ssm.layers.ETSMLPBlock(hidden_dim=D_MODEL),
+    keras_ssm.layers.ETSMLPBlock(intermediate_dim=D_MODEL),
 ]
 signal = x_val[:1]
 full = signal

@@ -13,6 +13,9 @@ the embedded sequence smoother, which state space models prefer; adding
 import keras
 from keras import ops
 
+from keras_ssm.utils.validation import check_bool
+from keras_ssm.utils.validation import check_float
+
 _EPSILON = 1e-12
 
 
@@ -37,15 +40,23 @@ def _rescale_to_unit_interval(x, mask=None):
 
     The reference code computes `(x - x.min()) / x.max()`, which lies in
     [0, 1] only when min(x) = 0; this follows the stated intent (rescale to
-    [0, 1]) instead.
+    [0, 1]) instead. With no valid step at all (an empty or fully masked
+    batch) `x` is returned unscaled: there is nothing to rescale, and the
+    infinite min/max would turn every value into NaN.
     """
-    if mask is None:
-        low, high = ops.min(x), ops.max(x)
-    else:
+    if mask is not None:
         valid = ops.expand_dims(mask, -1)
-        low = ops.min(ops.where(valid, x, float("inf")))
-        high = ops.max(ops.where(valid, x, float("-inf")))
-    return (x - low) / ops.maximum(high - low, _EPSILON)
+        x_low = ops.where(valid, x, float("inf"))
+        x_high = ops.where(valid, x, float("-inf"))
+    else:
+        x_low, x_high = x, x
+    # `initial` makes the reductions of an empty batch defined.
+    low = ops.min(x_low, initial=float("inf"))
+    high = ops.max(x_high, initial=float("-inf"))
+    any_valid = low <= high
+    low = ops.where(any_valid, low, 0.0)
+    scale = ops.where(any_valid, ops.maximum(high - low, _EPSILON), 1.0)
+    return (x - low) / scale
 
 
 def lipschitz_penalty(x, mask=None, normalize=False):
@@ -79,8 +90,15 @@ def lipschitz_penalty(x, mask=None, normalize=False):
         x = _rescale_to_unit_interval(x, mask)
     squared = ops.mean(ops.square(x[:, 1:] - x[:, :-1]), axis=-1)
     if mask is None:
-        return ops.mean(squared)
-    pair_valid = ops.cast(ops.logical_and(mask[:, 1:], mask[:, :-1]), "float32")
+        pair_valid = ops.ones_like(squared)
+    else:
+        pair_valid = ops.cast(
+            ops.logical_and(mask[:, 1:], mask[:, :-1]), "float32"
+        )
+        # where, not a product: a masked step may hold inf or NaN.
+        squared = ops.where(pair_valid > 0, squared, 0.0)
+    # A sum over the count (at least 1), not ops.mean: an empty or fully
+    # masked batch has no difference and adds zero penalty, not NaN.
     total = ops.sum(squared * pair_valid)
     return total / ops.maximum(ops.sum(pair_valid), 1.0)
 
@@ -113,14 +131,8 @@ class LipschitzRegularizer(keras.regularizers.Regularizer):
     """
 
     def __init__(self, weight=0.01, normalize=False):
-        try:
-            weight = float(weight)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"`weight` must be a float, got {weight!r}."
-            ) from None
-        self.weight = weight
-        self.normalize = bool(normalize)
+        self.weight = check_float("weight", weight)
+        self.normalize = check_bool("normalize", normalize)
 
     def __call__(self, x):
         x = ops.convert_to_tensor(x)

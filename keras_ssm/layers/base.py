@@ -3,6 +3,11 @@
 import keras
 from keras import ops
 
+from keras_ssm.utils.validation import check_choice
+
+# The channel normalisations every residual block accepts as `norm`.
+NORMS = ("layer", "batch", "rms")
+
 # Attribute that marks a variable as an SSM parameter (dt, A, ...). The S4
 # reference likewise attaches its optimizer settings to each parameter; a mark
 # on the variable, unlike a list of weight names, cannot miss a variable that
@@ -51,6 +56,7 @@ def make_norm(norm, name, dtype=None):
     Pass the block's dtype policy as `dtype`: a sublayer left at float32
     would cast the block's activations back to float32 under mixed precision.
     """
+    check_choice("norm", norm, NORMS)
     if norm == "layer":
         return keras.layers.LayerNormalization(
             epsilon=1e-5, name=name, dtype=dtype
@@ -61,9 +67,6 @@ def make_norm(norm, name, dtype=None):
         return keras.layers.RMSNormalization(
             epsilon=1e-5, name=name, dtype=dtype
         )
-    raise ValueError(
-        f"`norm` must be one of ('layer', 'batch', 'rms'), got {norm!r}."
-    )
 
 
 class SequenceLayer(keras.layers.Layer):
@@ -111,12 +114,44 @@ class SequenceLayer(keras.layers.Layer):
             )
 
     def _require_built(self):
+        """Raises a clear error when the recurrent API is used before build.
+
+        `get_initial_state` and `step` need the channel count and weights.
+        """
         if not self.built:
             raise ValueError(
                 f"{self.__class__.__name__} is not built: call it on an input "
                 "of shape (batch, length, channels) or call `build` before "
                 "`get_initial_state`/`step`."
             )
+
+    def _cast_inputs(self, inputs):
+        """Inputs in the compute dtype (integer inputs become floats).
+
+        Keras autocasts only floating inputs; integers would otherwise keep
+        their dtype and make the arithmetic (and the output) integral.
+        """
+        return ops.cast(inputs, self.compute_dtype)
+
+    @staticmethod
+    def _is_empty(inputs):
+        """True when the batch or the length of `inputs` is statically 0.
+
+        FFTs, scans and strided slices of the backends fail on such inputs
+        (differently on each), so layers return an empty output first.
+        """
+        return any(dim == 0 for dim in tuple(inputs.shape)[:2])
+
+    @staticmethod
+    def norm_step(norm_layer, inputs_t):
+        """Applies a sequence norm layer to one step `(batch, channels)`.
+
+        Norm layers are built for (batch, length, channels) inputs (and
+        `BatchNormalization` checks the rank), so the step gets a length-1
+        axis; the norm runs in inference mode, as `step` is for inference.
+        """
+        x = norm_layer(ops.expand_dims(inputs_t, 1), training=False)
+        return x[:, 0]
 
     def _check_step_shape(self, inputs_t, channels):
         shape = tuple(inputs_t.shape)

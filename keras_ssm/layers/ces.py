@@ -23,6 +23,10 @@ from keras import ops
 from keras_ssm.layers.base import SequenceLayer
 from keras_ssm.ops import complex as cplx
 from keras_ssm.ops.fft_conv import fft_conv
+from keras_ssm.utils.validation import check_bool
+from keras_ssm.utils.validation import check_choice
+from keras_ssm.utils.validation import check_dropout
+from keras_ssm.utils.validation import check_float
 
 INITS = ("ring", "stable")
 
@@ -174,46 +178,52 @@ class CES(SequenceLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not 0 < r_min <= r_max:
+        r_min = check_float("r_min", r_min, minimum=0.0, min_open=True)
+        r_max = check_float(
+            "r_max",
+            r_max,
+            minimum=0.0,
+            maximum=1.0,
+            min_open=True,
+            max_open=True,
+        )
+        if not r_min <= r_max:
             raise ValueError(
                 "`r_min` and `r_max` must satisfy 0 < r_min <= r_max < 1, got "
                 f"r_min={r_min}, r_max={r_max}."
             )
-        if not r_max < 1:
-            raise ValueError(
-                "`r_max` must be < 1 (lambda inside the unit disk), got "
-                f"r_max={r_max}."
-            )
-        if not max_phase >= 0:
-            raise ValueError(f"`max_phase` must be >= 0, got {max_phase}.")
-        if init not in INITS:
-            raise ValueError(f"`init` must be one of {INITS}, got {init!r}.")
-        if not 0 < stable_lambda < 1:
-            raise ValueError(
-                f"`stable_lambda` must be in (0, 1), got {stable_lambda}."
-            )
-        if not 0 < dt_min <= dt_max:
+        self.r_min = r_min
+        self.r_max = r_max
+        self.max_phase = check_float("max_phase", max_phase, minimum=0.0)
+        self.init = check_choice("init", init, INITS)
+        self.stable_lambda = check_float(
+            "stable_lambda",
+            stable_lambda,
+            minimum=0.0,
+            maximum=1.0,
+            min_open=True,
+            max_open=True,
+        )
+        dt_min = check_float("dt_min", dt_min, minimum=0.0, min_open=True)
+        dt_max = check_float("dt_max", dt_max, minimum=0.0, min_open=True)
+        if not dt_min <= dt_max:
             raise ValueError(
                 "`dt_min` and `dt_max` must satisfy 0 < dt_min <= dt_max, got "
                 f"dt_min={dt_min}, dt_max={dt_max}."
             )
-        if not 0 < max_lambda < 1:
-            raise ValueError(
-                f"`max_lambda` must be in (0, 1), got {max_lambda}."
-            )
-        if not 0 <= dropout < 1:
-            raise ValueError(f"`dropout` must be in [0, 1), got {dropout}.")
-        self.r_min = float(r_min)
-        self.r_max = float(r_max)
-        self.max_phase = float(max_phase)
-        self.init = init
-        self.stable_lambda = float(stable_lambda)
-        self.dt_min = float(dt_min)
-        self.dt_max = float(dt_max)
-        self.max_lambda = float(max_lambda)
-        self.complex = bool(complex)
-        self.bidirectional = bool(bidirectional)
-        self.dropout = float(dropout)
+        self.dt_min = dt_min
+        self.dt_max = dt_max
+        self.max_lambda = check_float(
+            "max_lambda",
+            max_lambda,
+            minimum=0.0,
+            maximum=1.0,
+            min_open=True,
+            max_open=True,
+        )
+        self.complex = check_bool("complex", complex)
+        self.bidirectional = check_bool("bidirectional", bidirectional)
+        self.dropout = check_dropout("dropout", dropout)
         self.dropout_layer = keras.layers.Dropout(
             self.dropout, dtype=self.dtype_policy
         )
@@ -308,7 +318,9 @@ class CES(SequenceLayer):
 
     def call(self, inputs, mask=None, training=None):
         self._check_call_shape(inputs, self.channels)
-        u = self.apply_mask(inputs, mask)
+        u = self.apply_mask(self._cast_inputs(inputs), mask)
+        if self._is_empty(u):
+            return u
         length = u.shape[1] if u.shape[1] is not None else ops.shape(u)[1]
         k = self.kernel(length)
         y = fft_conv(u, k[0], k[1] if self.bidirectional else None)
@@ -318,6 +330,7 @@ class CES(SequenceLayer):
 
     def get_initial_state(self, batch_size):
         """Zero state: a (real, imag) pair of shape (batch, channels)."""
+        self._require_built()
         shape = (batch_size, self.channels)
         return ops.zeros(shape, "float32"), ops.zeros(shape, "float32")
 
@@ -332,13 +345,14 @@ class CES(SequenceLayer):
             `(outputs_t, new_state)`, outputs sigmoid(omega) x + Re(y) of
             shape `(batch, channels)`.
         """
+        self._require_built()
         if self.bidirectional:
             raise ValueError(
                 "CES.step is only defined for the causal layer; this one has "
                 "bidirectional=True."
             )
         self._check_step_shape(inputs_t, self.channels)
-        out_dtype = inputs_t.dtype
+        out_dtype = self.compute_dtype
         x = ops.cast(inputs_t, "float32")
         decay = self.smoothing_factor()
         gain = self.input_gain()

@@ -1,11 +1,46 @@
 """The ETSMLP block: an element-wise MLP with complex exponential smoothing."""
 
+import warnings
+
 import keras
 
 from keras_ssm.layers.base import SequenceLayer
 from keras_ssm.layers.base import make_norm
 from keras_ssm.layers.base import pop_layer_kwargs
 from keras_ssm.layers.ces import CES
+from keras_ssm.utils.validation import ArgumentTypeError
+from keras_ssm.utils.validation import check_activation
+from keras_ssm.utils.validation import check_bool
+from keras_ssm.utils.validation import check_dropout
+from keras_ssm.utils.validation import check_int
+
+
+def resolve_intermediate_dim(intermediate_dim, hidden_dim):
+    """The inner width from `intermediate_dim` or its old name `hidden_dim`.
+
+    keras-ssm 0.1.0 called the block's inner width `hidden_dim`; saved
+    configs still carry that key, so it stays accepted as an alias.
+    """
+    if hidden_dim is not None:
+        if intermediate_dim is not None:
+            raise ValueError(
+                "Give the inner width once, as `intermediate_dim`; got both "
+                f"`intermediate_dim={intermediate_dim!r}` and its deprecated "
+                f"alias `hidden_dim={hidden_dim!r}`."
+            )
+        warnings.warn(
+            "`hidden_dim` of ETSMLPBlock/ETSMLPGate is deprecated: use "
+            "`intermediate_dim`.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return check_int("hidden_dim", hidden_dim, minimum=1)
+    if intermediate_dim is None:
+        raise ArgumentTypeError(
+            "ETSMLPBlock needs `intermediate_dim`, the width of the hidden "
+            "layer (a positive integer)."
+        )
+    return check_int("intermediate_dim", intermediate_dim, minimum=1)
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
@@ -14,10 +49,13 @@ class ETSMLPBlock(SequenceLayer):
 
     For an input X_i of width d:
 
-        X = Norm(X_i);  H = W1 X  (d -> hidden_dim);  Y = act(CES(H));
-        Z = W2 Y  (hidden_dim -> d);
+        X = Norm(X_i);  H = W1 X  (d -> intermediate_dim);  Y = act(CES(H));
+        Z = W2 Y  (intermediate_dim -> d);
         O = Z, or O = sigmoid(W_g X) * Z with `gated=True` (ETSMLP-Gate);
         X_{i+1} = X_i + Dropout(O).
+
+    With `prenorm=False` (post-norm) X = X_i and X_{i+1} = Norm(X_i +
+    Dropout(O)), the norm after the residual addition.
 
     The CES (see `keras_ssm.layers.CES`) is the only token-mixing part: it
     adds 3 complex numbers and one real per hidden channel (7 h reals) to
@@ -25,12 +63,16 @@ class ETSMLPBlock(SequenceLayer):
     (the paper's "~3/d", under 1% for d >= 350).
 
     Args:
-        hidden_dim: width of the hidden layer (where the CES runs).
+        intermediate_dim: width of the hidden layer (where the CES runs).
+            The deprecated keyword `hidden_dim=` is still accepted (saved
+            configs of keras-ssm 0.1.0 use it).
         gated: multiply the output by the gate sigmoid(W_g X) (ETSMLP-Gate).
-        norm: "layer" (default) or "batch" ("rms" also works).
+        norm: "layer" (default), "batch" or "rms".
         dropout: dropout rate on the block output before the residual.
         activation: activation after the CES (default "relu").
         bidirectional: two-sided smoothing (no `step`); see `CES`.
+        prenorm: normalise before the MLP (True, the paper's block) or after
+            the residual addition (False).
         **ces_kwargs: other arguments of `CES` (`r_min`, `r_max`,
             `max_phase`, `init`, `dt_min`, `dt_max`, `max_lambda`,
             `complex`, ...), together with the usual layer keyword arguments
@@ -49,46 +91,55 @@ class ETSMLPBlock(SequenceLayer):
 
     def __init__(
         self,
-        hidden_dim,
+        intermediate_dim=None,
         gated=False,
         norm="layer",
         dropout=0.0,
         activation="relu",
         bidirectional=False,
+        prenorm=True,
+        hidden_dim=None,
         **kwargs,
     ):
         super().__init__(**pop_layer_kwargs(kwargs))
-        if not isinstance(hidden_dim, int) or hidden_dim < 1:
-            raise ValueError(
-                f"`hidden_dim` must be a positive integer, got {hidden_dim!r}."
-            )
-        if not 0 <= dropout < 1:
-            raise ValueError(f"`dropout` must be in [0, 1), got {dropout}.")
-        self.hidden_dim = hidden_dim
-        self.gated = bool(gated)
-        self.norm = norm
-        self.dropout = float(dropout)
-        self.activation = keras.activations.get(activation)
-        self.bidirectional = bool(bidirectional)
-        self.ces_kwargs = kwargs
+        self.intermediate_dim = resolve_intermediate_dim(
+            intermediate_dim, hidden_dim
+        )
+        self.gated = check_bool("gated", gated)
         self.norm_layer = make_norm(norm, "norm", self.dtype_policy)
+        self.norm = norm
+        self.dropout = check_dropout("dropout", dropout)
+        self.activation = check_activation("activation", activation)
+        self.bidirectional = check_bool("bidirectional", bidirectional)
+        self.prenorm = check_bool("prenorm", prenorm)
+        # CES validates its own arguments.
         self.ces = CES(
-            bidirectional=bidirectional,
+            bidirectional=self.bidirectional,
             dtype=self.dtype_policy,
             name="ces",
             **kwargs,
         )
+        # The validated (plain Python) values, for get_config.
+        ces_config = self.ces.get_config()
+        self.ces_kwargs = {key: ces_config[key] for key in kwargs}
         self.dropout_layer = keras.layers.Dropout(
             self.dropout, dtype=self.dtype_policy
         )
 
+    @property
+    def hidden_dim(self):
+        """Deprecated alias of `intermediate_dim`."""
+        return self.intermediate_dim
+
     def build(self, input_shape):
         channels = self._validate_input_shape(input_shape)
         self.channels = channels
-        hidden_shape = (*input_shape[:-1], self.hidden_dim)
+        hidden_shape = (*input_shape[:-1], self.intermediate_dim)
         self.norm_layer.build(input_shape)
         self.input_projection = keras.layers.Dense(
-            self.hidden_dim, dtype=self.dtype_policy, name="input_projection"
+            self.intermediate_dim,
+            dtype=self.dtype_policy,
+            name="input_projection",
         )
         self.input_projection.build(input_shape)
         self.ces.build(hidden_shape)
@@ -111,13 +162,23 @@ class ETSMLPBlock(SequenceLayer):
 
     def call(self, inputs, mask=None, training=None):
         self._check_call_shape(inputs, self.channels)
-        x = self.norm_layer(inputs, training=training)
+        inputs = self._cast_inputs(inputs)
+        if self._is_empty(inputs):
+            return inputs
+        if self.prenorm:
+            x = self.norm_layer(inputs, training=training)
+        else:
+            x = inputs
         h = self.ces(self.input_projection(x), mask=mask, training=training)
         z = self.dropout_layer(self._mix_channels(x, h), training=training)
-        return self.apply_mask(inputs + z, mask)
+        outputs = inputs + z
+        if not self.prenorm:
+            outputs = self.norm_layer(outputs, training=training)
+        return self.apply_mask(outputs, mask)
 
     def get_initial_state(self, batch_size):
-        """The CES state: a (real, imag) pair of (batch, hidden_dim)."""
+        """The CES state: a (real, imag) pair of (batch, intermediate_dim)."""
+        self._require_built()
         return self.ces.get_initial_state(batch_size)
 
     def step(self, inputs_t, state):
@@ -130,23 +191,30 @@ class ETSMLPBlock(SequenceLayer):
         Returns:
             `(outputs_t, new_state)`, outputs of shape `(batch, channels)`.
         """
+        self._require_built()
         self._check_step_shape(inputs_t, self.channels)
-        inputs_t = keras.ops.convert_to_tensor(inputs_t)
-        # The norm layers are built for rank 3 (BatchNormalization checks).
-        x = self.norm_layer(keras.ops.expand_dims(inputs_t, 1))[:, 0]
+        inputs_t = self._cast_inputs(inputs_t)
+        if self.prenorm:
+            x = self.norm_step(self.norm_layer, inputs_t)
+        else:
+            x = inputs_t
         h, state = self.ces.step(self.input_projection(x), state)
-        return inputs_t + self._mix_channels(x, h), state
+        outputs = inputs_t + self._mix_channels(x, h)
+        if not self.prenorm:
+            outputs = self.norm_step(self.norm_layer, outputs)
+        return outputs, state
 
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "hidden_dim": self.hidden_dim,
+                "intermediate_dim": self.intermediate_dim,
                 "gated": self.gated,
                 "norm": self.norm,
                 "dropout": self.dropout,
                 "activation": keras.activations.serialize(self.activation),
                 "bidirectional": self.bidirectional,
+                "prenorm": self.prenorm,
                 **self.ces_kwargs,
             }
         )
@@ -158,7 +226,7 @@ class ETSMLPGate(ETSMLPBlock):
     """ETSMLP-Gate: `ETSMLPBlock` with the output gate sigmoid(W_g X).
 
     Args:
-        hidden_dim: width of the hidden layer (where the CES runs).
+        intermediate_dim: width of the hidden layer (where the CES runs).
         **kwargs: the other arguments of `ETSMLPBlock` and `CES`.
 
     Example:
@@ -167,10 +235,10 @@ class ETSMLPGate(ETSMLPBlock):
     >>> y = block(keras.random.normal((2, 256, 64)))  # (2, 256, 64)
     """
 
-    def __init__(self, hidden_dim, gated=True, **kwargs):
-        if not gated:
+    def __init__(self, intermediate_dim=None, gated=True, **kwargs):
+        if check_bool("gated", gated) is not True:
             raise ValueError(
                 "ETSMLPGate is the gated block; got `gated=False` (use "
                 "ETSMLPBlock for the plain one)."
             )
-        super().__init__(hidden_dim, gated=True, **kwargs)
+        super().__init__(intermediate_dim, gated=True, **kwargs)

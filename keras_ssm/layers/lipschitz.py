@@ -4,6 +4,8 @@ import keras
 from keras import ops
 
 from keras_ssm.regularizers import lipschitz_penalty
+from keras_ssm.utils.validation import check_bool
+from keras_ssm.utils.validation import check_float
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
@@ -43,14 +45,8 @@ class LipschitzRegularization(keras.layers.Layer):
 
     def __init__(self, weight=0.0, normalize=False, **kwargs):
         super().__init__(**kwargs)
-        try:
-            weight = float(weight)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"`weight` must be a float, got {weight!r}."
-            ) from None
-        self.initial_weight = weight
-        self.normalize = bool(normalize)
+        self.initial_weight = check_float("weight", weight)
+        self.normalize = check_bool("normalize", normalize)
         self.supports_masking = True
 
     def build(self, input_shape):
@@ -75,9 +71,12 @@ class LipschitzRegularization(keras.layers.Layer):
 
     def assign_weight(self, value):
         """Sets the factor lambda (the layer must be built)."""
-        self.penalty_weight.assign(float(value))
+        self.penalty_weight.assign(check_float("weight", value))
 
     def call(self, inputs, mask=None):
+        # An identity in the compute dtype: integer inputs become floats, as
+        # in every keras-ssm layer.
+        inputs = ops.cast(inputs, self.compute_dtype)
         penalty = lipschitz_penalty(inputs, mask=mask, normalize=self.normalize)
         self.add_loss(ops.convert_to_tensor(self.penalty_weight) * penalty)
         return inputs

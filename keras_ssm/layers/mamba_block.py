@@ -9,7 +9,14 @@ from keras_ssm.layers.base import pop_layer_kwargs
 from keras_ssm.layers.initializers import torch_conv_bias
 from keras_ssm.layers.initializers import torch_linear_kernel
 from keras_ssm.layers.selective_ssm import SelectiveSSM
+from keras_ssm.layers.selective_ssm import check_dt_rank
 from keras_ssm.layers.selective_ssm import resolve_dt_rank
+from keras_ssm.utils.validation import check_bool
+from keras_ssm.utils.validation import check_dropout
+from keras_ssm.utils.validation import check_int
+
+# d_inner / d_model when neither `expand` nor `intermediate_dim` is given.
+DEFAULT_EXPAND = 2
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
@@ -17,8 +24,9 @@ class MambaBlock(SequenceLayer):
     """Mamba block: x + out_proj(SSM(SiLU(conv(x_in))) * SiLU(z)).
 
     With `(x_in, z) = in_proj(Norm(x))` split into two halves of
-    `d_inner = expand * d_model` channels, `conv` a causal depthwise Conv1D
-    of width `d_conv` (`Conv1D(groups=d_inner, padding="causal")`) and SSM a
+    `d_inner = intermediate_dim` (default `expand * d_model`) channels,
+    `conv` a causal depthwise Conv1D of width `d_conv`
+    (`Conv1D(groups=d_inner, padding="causal")`) and SSM a
     `SelectiveSSM` with `dt_rank = ceil(d_model / 16)` by default. d_model
     is the input's last axis. The residual wrapper makes blocks stackable in
     `keras.Sequential`; add a final norm after the last block, as Mamba does.
@@ -28,6 +36,9 @@ class MambaBlock(SequenceLayer):
     gate (an average rather than a sum keeps the magnitude, which avoids
     the overflows users report under mixed precision). `in_proj`,
     `out_proj` and the gate are shared. Such a block has no `step`.
+
+    With `prenorm=False` the block is post-norm: Norm(x + out_proj(...)),
+    the norm after the residual addition and none before `in_proj`.
 
     A mask zeroes padded steps before the conv and skips them in the SSM,
     so the outputs at valid steps equal those of the unpadded sequence.
@@ -42,7 +53,8 @@ class MambaBlock(SequenceLayer):
     Args:
         d_state: state size N of the selective SSM.
         d_conv: width of the causal depthwise convolution.
-        expand: d_inner / d_model.
+        expand: d_inner / d_model, Mamba's ratio (default 2 when
+            `intermediate_dim` is not given).
         dt_rank: rank of the dt projection; `"auto"` = ceil(d_model / 16).
         norm: "rms" (default), "layer" or "batch".
         bidirectional: add a reversed conv + SSM and average (no `step`).
@@ -54,6 +66,11 @@ class MambaBlock(SequenceLayer):
             GPT-2 pre-norm residual rescaling, one residual per layer), so
             that the variance of the residual stream does not grow with
             depth. `None`: no rescaling.
+        intermediate_dim: the inner width d_inner as an absolute number;
+            `None` (default) means `expand * d_model`. Given together with
+            `expand`, the two must agree once d_model is known.
+        prenorm: normalise before `in_proj` (True, Mamba's block) or after
+            the residual addition (False).
         **ssm_kwargs: other arguments of `SelectiveSSM` (`dt_min`,
             `dt_max`, `dt_init_floor`, `dt_scale`, `scan_method`,
             `chunk_size`), with the usual layer arguments (`name`, `dtype`).
@@ -73,7 +90,7 @@ class MambaBlock(SequenceLayer):
         self,
         d_state=16,
         d_conv=4,
-        expand=2,
+        expand=None,
         dt_rank="auto",
         norm="rms",
         bidirectional=False,
@@ -81,48 +98,52 @@ class MambaBlock(SequenceLayer):
         conv_bias=True,
         bias=False,
         num_layers=None,
+        intermediate_dim=None,
+        prenorm=True,
         **kwargs,
     ):
         super().__init__(**pop_layer_kwargs(kwargs))
-        for name, value in (("d_conv", d_conv), ("expand", expand)):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(
-                    f"`{name}` must be a positive integer, got {value!r}."
-                )
-            if value < 1:
-                raise ValueError(
-                    f"`{name}` must be a positive integer, got {value!r}."
-                )
-        if dt_rank != "auto":
-            resolve_dt_rank(dt_rank, 1)
-        if not 0 <= dropout < 1:
-            raise ValueError(f"`dropout` must be in [0, 1), got {dropout}.")
-        if num_layers is not None and (
-            isinstance(num_layers, bool)
-            or not isinstance(num_layers, int)
-            or num_layers < 1
-        ):
-            raise ValueError(
-                "`num_layers` must be None or a positive integer, got "
-                f"{num_layers!r}."
-            )
-        self.num_layers = num_layers
-        self.d_state = d_state
-        self.d_conv = d_conv
-        self.expand = expand
-        self.dt_rank = dt_rank
-        self.norm = norm
-        self.bidirectional = bool(bidirectional)
-        self.dropout = float(dropout)
-        self.conv_bias = bool(conv_bias)
-        self.bias = bool(bias)
-        self.ssm_kwargs = kwargs
+        self.d_state = check_int("d_state", d_state, minimum=1)
+        self.d_conv = check_int("d_conv", d_conv, minimum=1)
+        self.intermediate_dim = check_int(
+            "intermediate_dim", intermediate_dim, minimum=1, allow_none=True
+        )
+        if expand is None and intermediate_dim is None:
+            expand = DEFAULT_EXPAND
+        self.expand = check_int("expand", expand, minimum=1, allow_none=True)
+        self.dt_rank = check_dt_rank(dt_rank)
         self.norm_layer = make_norm(norm, "norm", self.dtype_policy)
+        self.norm = norm
+        self.prenorm = check_bool("prenorm", prenorm)
+        self.bidirectional = check_bool("bidirectional", bidirectional)
+        self.dropout = check_dropout("dropout", dropout)
+        self.conv_bias = check_bool("conv_bias", conv_bias)
+        self.bias = check_bool("bias", bias)
+        self.num_layers = check_int(
+            "num_layers", num_layers, minimum=1, allow_none=True
+        )
+        # Validate the SSM arguments now rather than at build time, and keep
+        # their validated (plain Python) values for the SSMs and get_config.
+        ssm_config = SelectiveSSM(d_state=self.d_state, **kwargs).get_config()
+        self.ssm_kwargs = {key: ssm_config[key] for key in kwargs}
         self.dropout_layer = keras.layers.Dropout(
             self.dropout, dtype=self.dtype_policy
         )
-        # Validate the SSM arguments now rather than at build time.
-        SelectiveSSM(d_state=d_state, **kwargs)
+
+    def _resolve_d_inner(self, d_model):
+        """intermediate_dim, else expand * d_model; both must then agree."""
+        if self.intermediate_dim is None:
+            return self.expand * d_model
+        if self.expand is not None and (
+            self.expand * d_model != self.intermediate_dim
+        ):
+            raise ValueError(
+                f"`intermediate_dim={self.intermediate_dim}` and "
+                f"`expand={self.expand}` disagree for inputs of {d_model} "
+                f"channels (expand * channels = {self.expand * d_model}); "
+                "give one of them."
+            )
+        return self.intermediate_dim
 
     def _mixer(self, suffix):
         conv = keras.layers.Conv1D(
@@ -148,7 +169,7 @@ class MambaBlock(SequenceLayer):
     def build(self, input_shape):
         d_model = self._validate_input_shape(input_shape)
         self.channels = d_model
-        self.d_inner = self.expand * d_model
+        self.d_inner = self._resolve_d_inner(d_model)
         self.resolved_dt_rank = resolve_dt_rank(self.dt_rank, d_model)
         inner_shape = tuple(input_shape[:-1]) + (self.d_inner,)
         self.norm_layer.build(input_shape)
@@ -181,7 +202,11 @@ class MambaBlock(SequenceLayer):
 
     def call(self, inputs, mask=None, training=None, dt_scale=None):
         self._check_call_shape(inputs, self.channels)
-        x, z = ops.split(self.in_proj(self.norm_layer(inputs)), 2, axis=-1)
+        inputs = self._cast_inputs(inputs)
+        if self._is_empty(inputs):
+            return inputs
+        x = self.norm_layer(inputs) if self.prenorm else inputs
+        x, z = ops.split(self.in_proj(x), 2, axis=-1)
         x = self.apply_mask(x, mask)  # padded steps look like causal padding
 
         def mix(conv, ssm, x, mask):
@@ -200,7 +225,10 @@ class MambaBlock(SequenceLayer):
             y = 0.5 * (y + ops.flip(y_backward, axis=1))
         y = self.out_proj(y * ops.silu(z))
         y = self.dropout_layer(y, training=training)
-        return self.apply_mask(inputs + y, mask)
+        outputs = inputs + y
+        if not self.prenorm:
+            outputs = self.norm_layer(outputs)
+        return self.apply_mask(outputs, mask)
 
     # -- recurrent mode ------------------------------------------------------
 
@@ -208,6 +236,7 @@ class MambaBlock(SequenceLayer):
         """(conv_state, ssm_state): the last d_conv - 1 conv inputs
         `(batch, d_conv - 1, d_inner)` and the SSM state `(batch, d_inner,
         d_state)`."""
+        self._require_built()
         conv_state = ops.zeros(
             (batch_size, self.d_conv - 1, self.d_inner), self.compute_dtype
         )
@@ -224,6 +253,7 @@ class MambaBlock(SequenceLayer):
         Returns:
             `(outputs_t, new_state)`, outputs of shape `(batch, d_model)`.
         """
+        self._require_built()
         if self.bidirectional:
             raise ValueError(
                 "MambaBlock.step is only defined for the causal block; this "
@@ -231,8 +261,12 @@ class MambaBlock(SequenceLayer):
             )
         self._check_step_shape(inputs_t, self.channels)
         conv_state, ssm_state = state
-        inputs_t = ops.cast(inputs_t, self.compute_dtype)
-        x, z = ops.split(self.in_proj(self.norm_layer(inputs_t)), 2, axis=-1)
+        inputs_t = self._cast_inputs(inputs_t)
+        if self.prenorm:
+            x = self.norm_step(self.norm_layer, inputs_t)
+        else:
+            x = inputs_t
+        x, z = ops.split(self.in_proj(x), 2, axis=-1)
         window = ops.concatenate(
             [ops.cast(conv_state, x.dtype), x[:, None, :]], axis=1
         )
@@ -243,7 +277,10 @@ class MambaBlock(SequenceLayer):
             x = x + ops.cast(self.conv.bias, x.dtype)
         y, ssm_state = self.ssm.step(ops.silu(x), ssm_state, dt_scale)
         y = self.out_proj(y * ops.silu(z))
-        return inputs_t + y, (window[:, 1:], ssm_state)
+        outputs = inputs_t + y
+        if not self.prenorm:
+            outputs = self.norm_step(self.norm_layer, outputs)
+        return outputs, (window[:, 1:], ssm_state)
 
     def get_config(self):
         config = super().get_config()
@@ -259,6 +296,8 @@ class MambaBlock(SequenceLayer):
                 "conv_bias": self.conv_bias,
                 "bias": self.bias,
                 "num_layers": self.num_layers,
+                "intermediate_dim": self.intermediate_dim,
+                "prenorm": self.prenorm,
                 **self.ssm_kwargs,
             }
         )

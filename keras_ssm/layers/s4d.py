@@ -23,6 +23,13 @@ from keras_ssm.layers.base import SequenceLayer
 from keras_ssm.ops import complex as cplx
 from keras_ssm.ops.fft_conv import fft_conv
 from keras_ssm.ops.vandermonde import vandermonde_real
+from keras_ssm.utils.validation import check_bool
+from keras_ssm.utils.validation import check_choice
+from keras_ssm.utils.validation import check_dropout
+from keras_ssm.utils.validation import check_float
+from keras_ssm.utils.validation import check_initializer
+from keras_ssm.utils.validation import check_int
+from keras_ssm.utils.validation import check_regularizer
 
 INITS = ("lin", "inv", "real", "legs")
 DISCRETIZATIONS = ("zoh", "bilinear")
@@ -203,49 +210,47 @@ class S4D(SequenceLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(d_state, int) or d_state < 2 or d_state % 2:
+        d_state = check_int("d_state", d_state, minimum=2)
+        if d_state % 2:
             raise ValueError(
                 f"`d_state` must be an even integer >= 2, got {d_state!r}."
             )
-        if not 0 < dt_min < dt_max:
+        dt_min = check_float("dt_min", dt_min, minimum=0.0, min_open=True)
+        dt_max = check_float("dt_max", dt_max, minimum=0.0, min_open=True)
+        if not dt_min < dt_max:
             raise ValueError(
                 "`dt_min` and `dt_max` must satisfy 0 < dt_min < dt_max, got "
                 f"dt_min={dt_min}, dt_max={dt_max}."
             )
-        if init not in INITS:
-            raise ValueError(f"`init` must be one of {INITS}, got {init!r}.")
-        if discretization not in DISCRETIZATIONS:
-            raise ValueError(
-                f"`discretization` must be one of {DISCRETIZATIONS}, got "
-                f"{discretization!r}."
-            )
-        if not freq_scale > 0:
-            raise ValueError(f"`freq_scale` must be > 0, got {freq_scale}.")
-        if not dt_scale > 0:
-            raise ValueError(f"`dt_scale` must be > 0, got {dt_scale}.")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"`dropout` must be in [0, 1), got {dropout}.")
         self.d_state = d_state
-        self.dt_min = float(dt_min)
-        self.dt_max = float(dt_max)
-        self.init = init
-        self.discretization = discretization
-        self.bidirectional = bool(bidirectional)
-        self.freq_scale = float(freq_scale)
-        self.sobolev_order = float(sobolev_order)
-        self.trainable_sobolev = bool(trainable_sobolev)
-        self.dt_scale = float(dt_scale)
-        self.dropout = float(dropout)
+        self.dt_min = dt_min
+        self.dt_max = dt_max
+        self.init = check_choice("init", init, INITS)
+        self.discretization = check_choice(
+            "discretization", discretization, DISCRETIZATIONS
+        )
+        self.bidirectional = check_bool("bidirectional", bidirectional)
+        self.freq_scale = check_float(
+            "freq_scale", freq_scale, minimum=0.0, min_open=True
+        )
+        self.sobolev_order = check_float("sobolev_order", sobolev_order)
+        self.trainable_sobolev = check_bool(
+            "trainable_sobolev", trainable_sobolev
+        )
+        self.dt_scale = check_float(
+            "dt_scale", dt_scale, minimum=0.0, min_open=True
+        )
+        self.dropout = check_dropout("dropout", dropout)
         if C_initializer is None:
             C_initializer = keras.initializers.RandomNormal(
                 stddev=math.sqrt(0.5)
             )
         if D_initializer == "random_normal_unit":
             D_initializer = keras.initializers.RandomNormal(stddev=1.0)
-        self.C_initializer = keras.initializers.get(C_initializer)
-        self.D_initializer = keras.initializers.get(D_initializer)
-        self.C_regularizer = keras.regularizers.get(C_regularizer)
-        self.D_regularizer = keras.regularizers.get(D_regularizer)
+        self.C_initializer = check_initializer("C_initializer", C_initializer)
+        self.D_initializer = check_initializer("D_initializer", D_initializer)
+        self.C_regularizer = check_regularizer("C_regularizer", C_regularizer)
+        self.D_regularizer = check_regularizer("D_regularizer", D_regularizer)
         # One mask per (sequence, channel), tied over time, as the S4D
         # reference's DropoutNd(tie=True).
         self.dropout_layer = keras.layers.SpatialDropout1D(
@@ -357,7 +362,9 @@ class S4D(SequenceLayer):
 
     def call(self, inputs, mask=None, training=None, dt_scale=None):
         self._check_call_shape(inputs, self.channels)
-        u = self.apply_mask(ops.cast(inputs, self.compute_dtype), mask)
+        u = self.apply_mask(self._cast_inputs(inputs), mask)
+        if self._is_empty(u):
+            return u
         length = u.shape[1] if u.shape[1] is not None else ops.shape(u)[1]
         k = self.kernel(length, dt_scale)
         y = fft_conv(
@@ -387,6 +394,7 @@ class S4D(SequenceLayer):
         Returns:
             `(outputs_t, new_state)`, outputs of shape `(batch, channels)`.
         """
+        self._require_built()
         if self.bidirectional:
             raise ValueError(
                 "S4D.step is only defined for the causal layer; this one has "

@@ -6,6 +6,9 @@ from keras_ssm.layers.base import SequenceLayer
 from keras_ssm.layers.base import make_norm
 from keras_ssm.layers.base import pop_layer_kwargs
 from keras_ssm.layers.s4d import S4D
+from keras_ssm.utils.validation import check_activation
+from keras_ssm.utils.validation import check_bool
+from keras_ssm.utils.validation import check_dropout
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
@@ -25,9 +28,11 @@ class S4DBlock(SequenceLayer):
             and channel, tied over time), as `DropoutNd` in the S4D
             reference (`state-spaces/s4`, `models/s4/s4d.py`).
         activation: activation after the S4D layer (default "gelu").
-        **s4d_kwargs: other arguments of `S4D` (`init`, `bidirectional`,
-            `dt_min`, `dt_max`, `freq_scale`, ...), together with the usual
-            layer keyword arguments (`name`, `dtype`).
+        bidirectional: give the S4D layer an anti-causal kernel too (no
+            `step`); see `S4D`.
+        **s4d_kwargs: other arguments of `S4D` (`init`, `dt_min`, `dt_max`,
+            `freq_scale`, ...), together with the usual layer keyword
+            arguments (`name`, `dtype`).
 
     Example:
 
@@ -47,17 +52,27 @@ class S4DBlock(SequenceLayer):
         prenorm=True,
         dropout=0.0,
         activation="gelu",
+        bidirectional=False,
         **kwargs,
     ):
         super().__init__(**pop_layer_kwargs(kwargs))
-        self.d_state = d_state
-        self.norm = norm
-        self.prenorm = bool(prenorm)
-        self.dropout = float(dropout)
-        self.activation = keras.activations.get(activation)
-        self.s4d_kwargs = kwargs
         self.norm_layer = make_norm(norm, "norm", self.dtype_policy)
-        self.s4d = S4D(d_state=d_state, dtype=self.dtype_policy, **kwargs)
+        self.norm = norm
+        self.prenorm = check_bool("prenorm", prenorm)
+        self.dropout = check_dropout("dropout", dropout)
+        self.activation = check_activation("activation", activation)
+        self.bidirectional = check_bool("bidirectional", bidirectional)
+        # S4D validates d_state and the other S4D arguments.
+        self.s4d = S4D(
+            d_state=d_state,
+            bidirectional=self.bidirectional,
+            dtype=self.dtype_policy,
+            **kwargs,
+        )
+        self.d_state = self.s4d.d_state
+        # The validated (plain Python) values, for get_config.
+        s4d_config = self.s4d.get_config()
+        self.s4d_kwargs = {key: s4d_config[key] for key in kwargs}
         # Channel dropout (tied over time), as the S4D reference's DropoutNd.
         self.dropout_layer = keras.layers.SpatialDropout1D(
             self.dropout, dtype=self.dtype_policy
@@ -75,6 +90,9 @@ class S4DBlock(SequenceLayer):
 
     def call(self, inputs, mask=None, training=None):
         self._check_call_shape(inputs, self.channels)
+        inputs = self._cast_inputs(inputs)
+        if self._is_empty(inputs):
+            return inputs
         x = (
             self.norm_layer(inputs, training=training)
             if self.prenorm
@@ -97,20 +115,21 @@ class S4DBlock(SequenceLayer):
 
     def step(self, inputs_t, state):
         """One recurrent step of the block (causal, pre- or post-norm)."""
-        inputs_t = keras.ops.convert_to_tensor(inputs_t, self.compute_dtype)
-        x = self._norm_step(inputs_t) if self.prenorm else inputs_t
+        self._require_built()
+        self._check_step_shape(inputs_t, self.channels)
+        inputs_t = self._cast_inputs(inputs_t)
+        x = (
+            self.norm_step(self.norm_layer, inputs_t)
+            if self.prenorm
+            else inputs_t
+        )
         x, state = self.s4d.step(x, state)
         x = self.activation(x)
         value, gate = keras.ops.split(self.output_projection(x), 2, axis=-1)
         x = inputs_t + value * keras.ops.sigmoid(gate)
         if not self.prenorm:
-            x = self._norm_step(x)
+            x = self.norm_step(self.norm_layer, x)
         return x, state
-
-    def _norm_step(self, x_t):
-        # Norm layers expect (batch, length, channels): add a length-1 axis.
-        x = self.norm_layer(keras.ops.expand_dims(x_t, 1), training=False)
-        return x[:, 0]
 
     def get_config(self):
         config = super().get_config()
@@ -121,6 +140,7 @@ class S4DBlock(SequenceLayer):
                 "prenorm": self.prenorm,
                 "dropout": self.dropout,
                 "activation": keras.activations.serialize(self.activation),
+                "bidirectional": self.bidirectional,
                 **self.s4d_kwargs,
             }
         )

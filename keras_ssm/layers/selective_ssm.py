@@ -21,18 +21,37 @@ from keras_ssm.layers.base import SequenceLayer
 from keras_ssm.layers.initializers import torch_linear_kernel
 from keras_ssm.ops.selective_scan import SELECTIVE_METHODS
 from keras_ssm.ops.selective_scan import selective_scan
+from keras_ssm.utils.validation import ArgumentTypeError
+from keras_ssm.utils.validation import check_choice
+from keras_ssm.utils.validation import check_float
+from keras_ssm.utils.validation import check_initializer
+from keras_ssm.utils.validation import check_int
+from keras_ssm.utils.validation import check_regularizer
+from keras_ssm.utils.validation import is_bool
 
 SCAN_METHODS = SELECTIVE_METHODS + ("fused",)
 
 
-def resolve_dt_rank(dt_rank, d_model):
-    """`"auto"` -> ceil(d_model / 16) as in Mamba; integers pass through."""
-    if dt_rank == "auto":
-        return math.ceil(d_model / 16)
-    if isinstance(dt_rank, bool) or not isinstance(dt_rank, int) or dt_rank < 1:
+def check_dt_rank(dt_rank):
+    """`dt_rank` as "auto" or a Python int >= 1 (NumPy integers pass)."""
+    if isinstance(dt_rank, str) and dt_rank == "auto":
+        return "auto"
+    if is_bool(dt_rank) or not isinstance(dt_rank, (int, np.integer)):
+        raise ArgumentTypeError(
+            f'`dt_rank` must be "auto" or a positive integer, got {dt_rank!r}.'
+        )
+    if dt_rank < 1:
         raise ValueError(
             f'`dt_rank` must be "auto" or a positive integer, got {dt_rank!r}.'
         )
+    return int(dt_rank)
+
+
+def resolve_dt_rank(dt_rank, d_model):
+    """`"auto"` -> ceil(d_model / 16) as in Mamba; integers pass through."""
+    dt_rank = check_dt_rank(dt_rank)
+    if dt_rank == "auto":
+        return math.ceil(d_model / 16)
     return dt_rank
 
 
@@ -162,56 +181,43 @@ class SelectiveSSM(SequenceLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(d_state, bool) or not isinstance(d_state, int):
-            raise ValueError(
-                f"`d_state` must be a positive integer, got {d_state!r}."
-            )
-        if d_state < 1:
-            raise ValueError(
-                f"`d_state` must be a positive integer, got {d_state!r}."
-            )
-        if dt_rank != "auto":
-            resolve_dt_rank(dt_rank, 1)
-        if not 0 < dt_min < dt_max:
+        self.d_state = check_int("d_state", d_state, minimum=1)
+        self.dt_rank = check_dt_rank(dt_rank)
+        dt_min = check_float("dt_min", dt_min, minimum=0.0, min_open=True)
+        dt_max = check_float("dt_max", dt_max, minimum=0.0, min_open=True)
+        if not dt_min < dt_max:
             raise ValueError(
                 "`dt_min` and `dt_max` must satisfy 0 < dt_min < dt_max, got "
                 f"dt_min={dt_min}, dt_max={dt_max}."
             )
-        if not dt_init_floor > 0:
-            raise ValueError(
-                f"`dt_init_floor` must be > 0, got {dt_init_floor}."
-            )
-        if not dt_scale > 0:
-            raise ValueError(f"`dt_scale` must be > 0, got {dt_scale}.")
-        if scan_method not in SCAN_METHODS:
-            raise ValueError(
-                f"`scan_method` must be one of {SCAN_METHODS}, got "
-                f"{scan_method!r}."
-            )
-        if chunk_size is not None and (
-            not isinstance(chunk_size, int) or chunk_size < 1
-        ):
-            raise ValueError(
-                f"`chunk_size` must be a positive integer, got {chunk_size!r}."
-            )
-        self.d_state = d_state
-        self.dt_rank = dt_rank
-        self.dt_min = float(dt_min)
-        self.dt_max = float(dt_max)
-        self.dt_init_floor = float(dt_init_floor)
-        self.dt_scale = float(dt_scale)
-        self.scan_method = scan_method
+        self.dt_min = dt_min
+        self.dt_max = dt_max
+        self.dt_init_floor = check_float(
+            "dt_init_floor", dt_init_floor, minimum=0.0, min_open=True
+        )
+        self.dt_scale = check_float(
+            "dt_scale", dt_scale, minimum=0.0, min_open=True
+        )
+        self.scan_method = check_choice(
+            "scan_method", scan_method, SCAN_METHODS
+        )
         if scan_method == "associative" and keras.backend.backend() == (
             "tensorflow"
         ):
             # TF's associative_scan does not compile under XLA: this keeps
             # model.fit's jit_compile="auto" on the plain graph.
             self.supports_jit = False
-        self.chunk_size = chunk_size
+        self.chunk_size = check_int(
+            "chunk_size", chunk_size, minimum=1, allow_none=True
+        )
         if kernel_initializer is None:
             kernel_initializer = torch_linear_kernel()
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.kernel_initializer = check_initializer(
+            "kernel_initializer", kernel_initializer
+        )
+        self.kernel_regularizer = check_regularizer(
+            "kernel_regularizer", kernel_regularizer
+        )
 
     def build(self, input_shape):
         d_inner = self._validate_input_shape(input_shape)
@@ -273,7 +279,9 @@ class SelectiveSSM(SequenceLayer):
 
     def call(self, inputs, mask=None, training=None, dt_scale=None):
         self._check_call_shape(inputs, self.d_inner)
-        x = self.apply_mask(inputs, mask)
+        x = self.apply_mask(self._cast_inputs(inputs), mask)
+        if self._is_empty(x):
+            return x
         dt, B, C = self.selection(x, dt_scale)
         if mask is not None:
             dt = self.apply_mask(dt, mask)  # dt = 0: the state passes through
@@ -312,6 +320,7 @@ class SelectiveSSM(SequenceLayer):
 
     def get_initial_state(self, batch_size):
         """Zero state of shape (batch, d_inner, d_state), float32."""
+        self._require_built()
         return ops.zeros((batch_size, self.d_inner, self.d_state), "float32")
 
     def step(self, inputs_t, state, dt_scale=None):
@@ -326,6 +335,7 @@ class SelectiveSSM(SequenceLayer):
         Returns:
             `(outputs_t, new_state)`, outputs of shape `(batch, d_inner)`.
         """
+        self._require_built()
         self._check_step_shape(inputs_t, self.d_inner)
         x = ops.cast(inputs_t, self.compute_dtype)
         dt, B, C = self.selection(x, dt_scale)

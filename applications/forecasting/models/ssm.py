@@ -42,7 +42,7 @@ def ssm_block(backbone, index, d_model, d_state, dropout, **kwargs):
         )
     if backbone == "mamba":
         return block(d_state=d_state, dropout=dropout, name=name, **kwargs)
-    kwargs.setdefault("hidden_dim", 2 * d_model)
+    kwargs.setdefault("intermediate_dim", 2 * d_model)
     return block(dropout=dropout, name=name, **kwargs)
 
 
