@@ -34,12 +34,16 @@ from keras import ops
 from keras_ssm.ops.scan import log_linear_recurrence
 from keras_ssm.ops.scan import on_accelerator
 
-# Chunk lengths chosen by timing forward + backward of `ssd` on a 2-core
-# x86 CPU shared with other jobs (so only the ordering is meaningful):
-# length 2048, batch 2, 4 heads of 32, d_state 64, chunks of 32 / 64 / 128
-# / 256 steps. Small chunks keep the quadratic work inside a chunk low on
+# Chunk lengths chosen with `benchmarks/bench_ssd.py`: forward + backward
+# of `ssd`, length 2048, batch 2, 4 heads of 32, d_state 64, chunks of 16 to
+# 256, on a 2-core x86 CPU that ran five other jobs (load average 10-11),
+# so only coarse orderings are meaningful. PyTorch: 64 fastest (0.73 s;
+# 16 and 32 ~0.8 s, 128 1.2 s, 256 1.6 s). JAX: 32 and 64 within the noise
+# of each other (0.20-0.46 s in three runs), 128 and 256 1.6-3x slower.
+# TensorFlow: 64 and 128 traded places between runs (0.12-0.27 s), 256 and
+# 32 no faster. Small chunks keep the quadratic work inside a chunk low on
 # the CPU; accelerators favour larger matrix products (the reference uses
-# 256 on GPUs).
+# 256 on GPUs; not measured here).
 DEFAULT_CHUNK_SIZES = {"jax": 64, "tensorflow": 64, "torch": 64}
 ACCELERATOR_CHUNK_SIZE = 256
 
@@ -48,8 +52,10 @@ def default_ssd_chunk_size():
     """The chunk length `ssd` uses when `chunk_size=None`.
 
     256 on GPUs/TPUs (as the reference Mamba-2 kernels); on the CPU the
-    per-backend value of `DEFAULT_CHUNK_SIZES`, chosen by measurement (see
-    the module source).
+    per-backend value of `DEFAULT_CHUNK_SIZES`: 64 for JAX, TensorFlow and
+    PyTorch, the fastest or within noise of the fastest of 16..256 when
+    timed with `benchmarks/bench_ssd.py` on a loaded 2-core CPU (see the
+    module source for the measurement).
     """
     if on_accelerator():
         return ACCELERATOR_CHUNK_SIZE
