@@ -337,3 +337,59 @@ def test_learns_induction_heads():
     )
     assert history.history["val_accuracy"][0] < 0.5  # not solved at once
     assert max(history.history["val_accuracy"]) >= 0.9
+
+
+def mambapy_residual_block():
+    """mambapy's Mamba-2 residual block class, or skip where it cannot run.
+
+    mambapy's `Mamba2` imports mamba_ssm's Triton kernels (and einops), so
+    it runs only on PyTorch with CUDA.
+    """
+    if keras.backend.backend() != "torch":
+        pytest.skip("mambapy is a PyTorch package")
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("mambapy's Mamba2 needs CUDA (mamba_ssm Triton kernels)")
+    try:
+        from mambapy import mamba2
+    except ImportError as error:
+        pytest.skip(f"mambapy's Mamba2 is not importable: {error}")
+    return mamba2
+
+
+def test_matches_mambapy_with_the_same_weights():
+    mamba2 = mambapy_residual_block()
+    import torch
+
+    channels, headdim, d_state = 64, 16, 16
+    config = mamba2.Mamba2Config(
+        d_model=channels, n_layers=1, d_head=headdim, d_state=d_state
+    )
+    theirs = mamba2.ResidualBlock(config).cuda().float().eval()
+    block = Mamba2Block(d_state=d_state, headdim=headdim, chunk_size=16)
+    block.build((None, None, channels))
+    mixer = theirs.mixer
+
+    def weight(tensor):
+        return tensor.detach().cpu().numpy()
+
+    block.norm_layer.scale.assign(weight(theirs.norm.weight))
+    block.in_proj.kernel.assign(weight(mixer.in_proj.weight).T)
+    # torch Conv1d (channels, 1, width) -> Keras Conv1D (width, 1, channels);
+    # both read inputs t - width + 1 .. t with taps 0 .. width - 1.
+    block.mixer.conv.kernel.assign(
+        weight(mixer.conv1d.weight).transpose(2, 1, 0)
+    )
+    block.mixer.conv.bias.assign(weight(mixer.conv1d.bias))
+    block.mixer.dt_bias.assign(weight(mixer.dt_bias))
+    block.mixer.A_log.assign(weight(mixer.A_log))
+    block.mixer.D_skip.assign(weight(mixer.D))
+    block.gate_norm_scale.assign(weight(mixer.norm.weight))
+    block.out_proj.kernel.assign(weight(mixer.out_proj.weight).T)
+    x = random_inputs(2, 40, channels)
+    with torch.no_grad():
+        expected = weight(theirs(torch.as_tensor(x).cuda()))
+    np.testing.assert_allclose(
+        to_numpy(block(x)), expected, rtol=1e-3, atol=1e-3
+    )

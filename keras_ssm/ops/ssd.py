@@ -238,7 +238,38 @@ def ssd(
     if out_dtype not in ("float16", "bfloat16"):
         out_dtype = "float32"
     x, dt, A, B, C = (ops.cast(v, "float32") for v in (x, dt, A, B, C))
-    chunk = chunk_size or default_ssd_chunk_size()
+    if initial_state is not None:
+        initial_state = ops.cast(initial_state, "float32")
+    chunk = int(chunk_size or default_ssd_chunk_size())
+    y, final = _chunked_ssd(x, dt, A, B, C, initial_state, chunk)
+    y = ops.cast(y, out_dtype)
+    return (y, final) if return_final_state else y
+
+
+def _chunked_ssd(x, dt, A, B, C, initial_state, chunk):
+    """The four steps of SSD on float32 tensors; returns (y, final)."""
+    if keras.backend.backend() == "jax":
+        # One compiled function per shape: eager JAX would otherwise
+        # compile each of the ~40 ops on its own (inside jit it inlines).
+        return _jax_chunked_ssd()(x, dt, A, B, C, initial_state, chunk)
+    return _chunked_ssd_ops(x, dt, A, B, C, initial_state, chunk)
+
+
+_JAX_FUNCTIONS = {}
+
+
+def _jax_chunked_ssd():
+    if "ssd" not in _JAX_FUNCTIONS:
+        import jax
+
+        _JAX_FUNCTIONS["ssd"] = jax.jit(
+            _chunked_ssd_ops, static_argnames=("chunk",)
+        )
+    return _JAX_FUNCTIONS["ssd"]
+
+
+def _chunked_ssd_ops(x, dt, A, B, C, initial_state, chunk):
+    """`_chunked_ssd` in keras.ops (every backend)."""
     batch, length = _dim(x, 0), _dim(x, 1)
     heads, headdim = x.shape[2], x.shape[3]
     groups, d_state = B.shape[2], B.shape[3]
@@ -281,8 +312,7 @@ def ssd(
         start = ops.zeros((batch, groups, per_group, headdim, d_state))
     else:
         start = ops.reshape(
-            ops.cast(initial_state, "float32"),
-            (batch, groups, per_group, headdim, d_state),
+            initial_state, (batch, groups, per_group, headdim, d_state)
         )
     carried = log_linear_recurrence(
         chunk_log_decay,
@@ -300,8 +330,5 @@ def ssd(
     y = ops.reshape(y, (batch, -1, heads, headdim))
     if not (isinstance(pad, int) and pad == 0):
         y = y[:, :length]
-    y = ops.cast(y, out_dtype)
-    if not return_final_state:
-        return y
     final = ops.reshape(carried[:, -1], (batch, heads, headdim, d_state))
     return y, final
