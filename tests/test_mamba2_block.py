@@ -10,6 +10,7 @@ from keras_ssm.layers import Mamba2Block
 from keras_ssm.layers.base import ssm_parameter_patterns
 from tests.helpers import assert_cross_backend_weights
 from tests.helpers import assert_save_load_roundtrip
+from tests.helpers import layer_gradients
 from tests.helpers import run_steps
 from tests.helpers import to_numpy
 from tests.test_mamba_block import StopAtAccuracy
@@ -134,6 +135,15 @@ def test_bidirectional_sees_the_future_and_has_no_step():
     )
     with pytest.raises(ValueError, match="bidirectional"):
         block.step(x[:, 0], block.get_initial_state(2))
+
+
+def test_every_weight_gets_a_finite_nonzero_gradient():
+    block = randomize_ssm(make_block(ngroups=2, bidirectional=True))
+    grads = layer_gradients(block, random_inputs())
+    assert len(grads) == len(block.trainable_variables)
+    for variable, grad in zip(block.trainable_variables, grads):
+        assert np.all(np.isfinite(grad)), variable.path
+        assert np.max(np.abs(grad)) > 0, variable.path
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])
