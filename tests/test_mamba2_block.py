@@ -10,11 +10,11 @@ from keras_ssm.layers import Mamba2Block
 from keras_ssm.layers.base import ssm_parameter_patterns
 from tests.helpers import assert_cross_backend_weights
 from tests.helpers import assert_save_load_roundtrip
-from tests.helpers import layer_gradients
 from tests.helpers import run_steps
 from tests.helpers import to_numpy
 from tests.test_mamba_block import StopAtAccuracy
 from tests.test_mamba_block import induction_heads_data
+from tests.test_selective_ssm import layer_gradients
 from tests.test_ssd import reference_ssd
 
 
