@@ -21,10 +21,15 @@ L[t, s] = exp(a_{s+1} + ... + a_t) for s <= t and 0 above the diagonal
    chunk k: exp(a_start + ... + a_t) S_{k-1} C_t.
 
 Work is O(L Q (headdim + d_state)) and memory O(L Q) per head: no (L, L)
-tensor is formed. Every exponent is a sum of non-positive a_t (given
-dt >= 0 and A <= 0), so no exp of a positive number appears; the decay mask
-is built from cumulative sums inside the lower triangle and set to -inf
-above it before the exp, so neither values nor gradients overflow.
+tensor is formed. Step 3 is a linear recurrence over the L / Q chunk states
+(`keras_ssm.ops.log_linear_recurrence`); the paper's minimal listing (and
+the reference `ssd_minimal.py`) writes it as one more segsum matrix of size
+(L / Q)^2, the same result with memory quadratic in the number of chunks.
+
+Every exponent is a sum of non-positive a_t (given dt >= 0 and A <= 0), so
+no exp of a positive number appears; the decay mask is built from
+cumulative sums inside the lower triangle and set to -inf above it before
+the exp, so neither values nor gradients overflow.
 """
 
 import keras
