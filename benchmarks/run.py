@@ -6,6 +6,7 @@ each kind at matched width on the current backend and device:
 * `s4d`: `keras_ssm.layers.S4DBlock` (FFT convolution, O(L log L)),
 * `etsmlp`: `keras_ssm.layers.ETSMLPBlock` (CES exponential smoothing),
 * `mamba`: `keras_ssm.layers.MambaBlock` (selective scan, O(L)),
+* `mamba2`: `keras_ssm.layers.Mamba2Block` (chunked SSD, O(L)),
 * `transformer`: `keras_hub.layers.TransformerEncoder` (attention, O(L^2)),
 
 for each batch size and length, then fits the scaling exponent of time and
@@ -43,7 +44,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-MODELS = ("s4d", "etsmlp", "mamba", "transformer")
+MODELS = ("s4d", "etsmlp", "mamba", "mamba2", "transformer")
 FULL = {"lengths": (1024, 2048, 4096, 8192, 16384), "batches": (1, 8)}
 QUICK = {"lengths": (64, 128, 256), "batches": (1,), "d_model": 16}
 
@@ -62,6 +63,10 @@ def build_block(name, d_model):
         from keras_ssm.layers import MambaBlock
 
         return MambaBlock(d_state=16, expand=2)
+    if name == "mamba2":
+        from keras_ssm.layers import Mamba2Block
+
+        return Mamba2Block(d_state=64, expand=2, headdim=min(64, 2 * d_model))
     if name == "transformer":
         import keras_hub
 

@@ -8,4 +8,5 @@ from keras_ssm.ops.scan import complex_linear_recurrence
 from keras_ssm.ops.scan import linear_recurrence
 from keras_ssm.ops.scan import log_linear_recurrence
 from keras_ssm.ops.selective_scan import selective_scan
+from keras_ssm.ops.ssd import ssd
 from keras_ssm.ops.vandermonde import vandermonde_real
