@@ -1,0 +1,156 @@
+"""Two processes train like one: data parallelism across processes.
+
+Both processes run on this machine and talk over 127.0.0.1 (free ports are
+picked at run time); every run has a subprocess timeout. The test runs
+under the backend of the suite (`KERAS_BACKEND`): torchrun for PyTorch, two
+plain processes with `JAX_*` variables for JAX and `TF_CONFIG` for
+TensorFlow.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from tests import multiprocess_worker
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORKER = os.path.join(ROOT, "tests", "multiprocess_worker.py")
+RUN_TIMEOUT = 120
+
+
+def free_ports(count):
+    """`count` distinct free TCP ports on the loopback interface."""
+    sockets = []
+    for _ in range(count):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        sockets.append(s)
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _base_env(backend):
+    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=ROOT)
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    env["CUDA_VISIBLE_DEVICES"] = ""
+    for name in (
+        "XLA_FLAGS",
+        "TF_CONFIG",
+        "RANK",
+        "WORLD_SIZE",
+        "LOCAL_RANK",
+        "JAX_COORDINATOR_ADDRESS",
+        "JAX_NUM_PROCESSES",
+        "JAX_PROCESS_ID",
+    ):
+        env.pop(name, None)
+    return env
+
+
+def run_two_processes(backend, output_dir, extra_args=()):
+    """Starts two worker processes; returns (returncodes, combined output)."""
+    env = _base_env(backend)
+    args = [WORKER, str(output_dir), *extra_args]
+    if backend == "torch":
+        (port,) = free_ports(1)
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nnodes=1",
+            "--nproc_per_node=2",
+            "--master_addr=127.0.0.1",
+            f"--master_port={port}",
+            *args,
+        ]
+        try:
+            done = subprocess.run(
+                command,
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=RUN_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired as error:
+            pytest.fail(f"torchrun hung past {RUN_TIMEOUT}s: {error}")
+        return [done.returncode], done.stdout + done.stderr
+    ports = free_ports(2)
+    processes = []
+    for index in range(2):
+        process_env = dict(env)
+        if backend == "jax":
+            process_env.update(
+                JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{ports[0]}",
+                JAX_NUM_PROCESSES="2",
+                JAX_PROCESS_ID=str(index),
+            )
+        else:
+            workers = [f"127.0.0.1:{port}" for port in ports]
+            process_env["TF_CONFIG"] = json.dumps(
+                {
+                    "cluster": {"worker": workers},
+                    "task": {"type": "worker", "index": index},
+                }
+            )
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, *args],
+                cwd=ROOT,
+                env=process_env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    outputs, codes = [], []
+    for process in processes:
+        try:
+            out, _ = process.communicate(timeout=RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            for p in processes:
+                p.kill()
+            pytest.fail(f"a {backend} process hung past {RUN_TIMEOUT}s")
+        outputs.append(out)
+        codes.append(process.returncode)
+    return codes, "\n".join(outputs)
+
+
+@pytest.fixture(scope="module")
+def one_process_reference():
+    losses, weights = multiprocess_worker.train()
+    return losses, [np.array(w) for w in weights]
+
+
+def test_two_processes_match_one_process(tmp_path, one_process_reference):
+    backend = keras.backend.backend()
+    codes, output = run_two_processes(backend, tmp_path)
+    assert all(code == 0 for code in codes), output[-4000:]
+    one_losses, one_weights = one_process_reference
+    # Training moved the loss, so equal trajectories are not trivial.
+    assert one_losses[-1] < one_losses[0] - 1e-3
+    for rank in range(2):
+        with open(tmp_path / f"rank{rank}.json") as f:
+            report = json.load(f)
+        np.testing.assert_allclose(
+            report["losses"], one_losses, rtol=1e-4, atol=1e-5
+        )
+        assert len(report["weights"]) == len(one_weights)
+        for got, want in zip(report["weights"], one_weights):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_dead_process_fails_the_run_with_a_message(tmp_path):
+    backend = keras.backend.backend()
+    codes, output = run_two_processes(backend, tmp_path, ["--die-rank", "1"])
+    assert any(code != 0 for code in codes), output[-4000:]
+    assert not (tmp_path / "rank0.json").exists()
+    print(output[-3000:])
