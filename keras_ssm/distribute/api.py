@@ -151,7 +151,8 @@ def prepare_model(model):
       averaged over ranks before the optimizer, epoch logs averaged).
     * JAX: `fit` and `evaluate` feed this process its part of each global
       batch (`sharding.ShardedBatches`) for arrays and `PyDataset`s.
-    * TensorFlow: nothing; `MultiWorkerMirroredStrategy` splits the data.
+    * TensorFlow: `MultiWorkerMirroredStrategy` splits the data itself;
+      see `tf_data_parallel.prepare_model` for the one adjustment.
 
     Args:
         model: a Keras model, built in `data_parallel_scope()`.
@@ -172,4 +173,6 @@ def prepare_model(model):
         from keras_ssm.distribute import jax_data_parallel
 
         return jax_data_parallel.prepare_model(model, index, count)
-    return model
+    from keras_ssm.distribute import tf_data_parallel
+
+    return tf_data_parallel.prepare_model(model)

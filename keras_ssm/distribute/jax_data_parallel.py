@@ -54,7 +54,7 @@ def initialize(
         )
     if num_processes == 1:
         return 0, 1
-    if jax.process_count() > 1 or _already_initialized():
+    if _already_initialized():
         return jax.process_index(), jax.process_count()
     coordinator_address = coordinator_address or os.environ.get(
         "JAX_COORDINATOR_ADDRESS"
