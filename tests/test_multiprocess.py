@@ -9,6 +9,7 @@ TensorFlow.
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -130,6 +131,7 @@ def one_process_reference():
     return losses, [np.array(w) for w in weights]
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_process(tmp_path, one_process_reference):
     backend = keras.backend.backend()
     codes, output = run_two_processes(backend, tmp_path)
@@ -148,9 +150,21 @@ def test_two_processes_match_one_process(tmp_path, one_process_reference):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+# What each backend says when a peer died: torchrun's summary of the failed
+# rank; gloo's broken connection (JAX); the coordination service's missed
+# heartbeats (JAX, TensorFlow); keras-ssm's collective error (PyTorch).
+DEAD_PEER_MESSAGES = re.compile(
+    r"ChildFailedError|CollectiveError|Connection reset by peer|"
+    r"heartbeat|unhealthy"
+)
+
+
+@pytest.mark.slow
 def test_a_dead_process_fails_the_run_with_a_message(tmp_path):
     backend = keras.backend.backend()
     codes, output = run_two_processes(backend, tmp_path, ["--die-rank", "1"])
+    # The survivor fails (within the subprocess timeout) instead of hanging
+    # or finishing: it never writes its result.
     assert any(code != 0 for code in codes), output[-4000:]
-    assert not (tmp_path / "rank0.json").exists()
-    print(output[-3000:])
+    assert not (tmp_path / "rank0.json").exists(), output[-4000:]
+    assert DEAD_PEER_MESSAGES.search(output), output[-4000:]
