@@ -76,8 +76,8 @@ step() {
 
 # --- Sizes -----------------------------------------------------------------
 if [ "$DRY_RUN" = 1 ]; then
-  RUN_LENGTHS=64,128; RUN_BATCHES=2; RUN_WIDTHS="16"; RUN_MODELS=s4d,mamba
-  SCAN_LENGTHS="32 64"; SCAN_CHANNELS=8; SCAN_BATCH=1
+  RUN_LENGTHS=32,64; RUN_BATCHES=2; RUN_WIDTHS="8"; RUN_MODELS=s4d,mamba
+  SCAN_LENGTHS="16 32"; SCAN_CHANNELS=4; SCAN_BATCH=1
   T_TESTS=120; T_RUN=120; T_SCAN=150; T_DEVICES=120
   # Collect the layer tests only (their run on CPU is the regular suite's).
   PYTEST_MODE=(--collect-only -q)

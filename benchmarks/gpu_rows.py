@@ -70,6 +70,7 @@ def scan_rows(payloads):
 
 def markdown(directory, device_name=None):
     """The Markdown section for the JSON files under `directory`."""
+
     def load(pattern):
         paths = sorted(glob.glob(os.path.join(directory, pattern)))
         return [json.load(open(path)) for path in paths]

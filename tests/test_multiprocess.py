@@ -168,3 +168,119 @@ def test_a_dead_process_fails_the_run_with_a_message(tmp_path):
     assert any(code != 0 for code in codes), output[-4000:]
     assert not (tmp_path / "rank0.json").exists(), output[-4000:]
     assert DEAD_PEER_MESSAGES.search(output), output[-4000:]
+
+
+# Fast checks of the pieces, in this process.
+
+LAUNCHER_VARIABLES = {
+    "torch": {"RANK": "1", "WORLD_SIZE": "2"},
+    "jax": {
+        "JAX_COORDINATOR_ADDRESS": "127.0.0.1:1",
+        "JAX_NUM_PROCESSES": "2",
+        "JAX_PROCESS_ID": "1",
+    },
+    "tensorflow": {
+        "TF_CONFIG": json.dumps(
+            {
+                "cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
+                "task": {"type": "worker", "index": 1},
+            }
+        )
+    },
+}
+
+
+@pytest.mark.parametrize("launcher", sorted(LAUNCHER_VARIABLES))
+def test_process_layout_reads_each_launcher(monkeypatch, launcher):
+    from keras_ssm.distribute import environment
+
+    for names in LAUNCHER_VARIABLES.values():
+        for name in names:
+            monkeypatch.delenv(name, raising=False)
+    assert environment.process_layout(launcher) == (0, 1)
+    for name, value in LAUNCHER_VARIABLES[launcher].items():
+        monkeypatch.setenv(name, value)
+    assert environment.process_layout(launcher) == (1, 2)
+
+
+@pytest.mark.parametrize(
+    "variables, match",
+    [
+        ({"JAX_NUM_PROCESSES": "2"}, "JAX_PROCESS_ID"),
+        (
+            {
+                "JAX_COORDINATOR_ADDRESS": "h:1",
+                "JAX_NUM_PROCESSES": "2",
+                "JAX_PROCESS_ID": "2",
+            },
+            "process index",
+        ),
+        ({"TF_CONFIG": "{not json"}, "TF_CONFIG"),
+        ({"RANK": "x", "WORLD_SIZE": "2"}, "RANK"),
+    ],
+)
+def test_bad_launcher_variables_name_the_variable(
+    monkeypatch, variables, match
+):
+    from keras_ssm.distribute import environment
+
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    launcher = (
+        "jax"
+        if "JAX_NUM_PROCESSES" in variables
+        else "tensorflow"
+        if "TF_CONFIG" in variables
+        else "torch"
+    )
+    with pytest.raises(ValueError, match=match):
+        environment.process_layout(launcher)
+
+
+def test_sharded_batches_together_make_the_global_batches():
+    from keras_ssm.distribute import ShardedBatches
+
+    x = np.arange(20)[:, None].astype("float32")
+    y = np.arange(20).astype("int32")
+    parts = [
+        ShardedBatches((x, y), i, 2, batch_size=8, shuffle=True, seed=3)
+        for i in range(2)
+    ]
+    assert len(parts[0]) == 3
+    for epoch in range(2):
+        seen = []
+        for step in range(3):
+            (x0, y0), (x1, y1) = parts[0][step], parts[1][step]
+            np.testing.assert_array_equal(x1[:, 0], y1)
+            assert len(y0) == len(y1)  # equal parts (JAX needs them)
+            np.testing.assert_array_equal(x0[:, 0], y0)
+            seen += list(y0) + list(y1)
+        # Each epoch covers every sample (the last batch of 4 splits 2 + 2)
+        # in a shuffled order shared by both processes.
+        assert sorted(seen) == list(range(20))
+        assert seen != list(range(20))
+        for part in parts:
+            part.on_epoch_end()
+
+
+def test_sharded_batches_reject_bad_arguments():
+    from keras_ssm.distribute import ShardedBatches
+
+    x = np.zeros((4, 2))
+    with pytest.raises(ValueError, match="process_index"):
+        ShardedBatches((x,), 2, 2, batch_size=2)
+    with pytest.raises(ValueError, match="batch_size"):
+        ShardedBatches((x,), 0, 2, batch_size=0)
+    with pytest.raises(ValueError, match="cannot be split"):
+        ShardedBatches((x,), 0, 2, batch_size=1)[0]
+
+
+def test_cli_scope_asks_for_data_parallel_when_launched_many(monkeypatch):
+    from applications.common import training
+
+    backend = keras.backend.backend()
+    for name, value in LAUNCHER_VARIABLES[backend].items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match="--data-parallel"):
+        training.data_parallel_scope(enabled=False)
+    assert not training.is_chief()

@@ -409,9 +409,7 @@ def data_parallel_scope(enabled=False, num_devices=None):
                 "train one model together."
             )
         return contextlib.nullcontext()
-    return distribute.data_parallel_scope(
-        enabled=True, num_devices=num_devices
-    )
+    return distribute.data_parallel_scope(enabled=True, num_devices=num_devices)
 
 
 def is_chief():

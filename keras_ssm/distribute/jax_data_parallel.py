@@ -161,9 +161,7 @@ def prepare_model(model, process_index, process_count):
                 process_index,
                 process_count,
             )
-        return fit(
-            x, shuffle=False, validation_data=validation_data, **kwargs
-        )
+        return fit(x, shuffle=False, validation_data=validation_data, **kwargs)
 
     def sharded_evaluate(self, x=None, y=None, batch_size=None, **kwargs):
         x = _feed(x, y, batch_size, False, process_index, process_count)

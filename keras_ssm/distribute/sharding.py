@@ -114,9 +114,7 @@ class ShardedBatches(keras.utils.PyDataset):
             if isinstance(batch, list):
                 batch = tuple(batch)
         size = len(keras.tree.flatten(batch)[0])
-        start, stop = part_bounds(
-            size, self.process_index, self.process_count
-        )
+        start, stop = part_bounds(size, self.process_index, self.process_count)
         return _take(batch, start, stop)
 
     def on_epoch_end(self):

@@ -97,7 +97,5 @@ def prepare_model(model):
     model.train_step = types.MethodType(
         with_vector_logs(model.train_step), model
     )
-    model.test_step = types.MethodType(
-        with_vector_logs(model.test_step), model
-    )
+    model.test_step = types.MethodType(with_vector_logs(model.test_step), model)
     return model
