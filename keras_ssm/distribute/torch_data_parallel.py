@@ -210,7 +210,9 @@ class _AverageEpochLogs(keras.callbacks.Callback):
         )
         samples = float(self.model._keras_ssm_samples)
         values = [float(logs[k]) * samples for k in names] + [samples]
-        packed = torch.tensor(values, dtype=torch.float64)
+        # NCCL reduces device tensors only; gloo host tensors.
+        device = "cuda" if _dist().get_backend() == "nccl" else "cpu"
+        packed = torch.tensor(values, dtype=torch.float64, device=device)
         _collective("Averaging the epoch logs", _dist().all_reduce, packed)
         total = float(packed[-1])
         for name, value in zip(names, packed[:-1].tolist()):
