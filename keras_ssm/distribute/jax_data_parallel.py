@@ -110,6 +110,13 @@ def _feed(data, y, batch_size, shuffle, index, count):
         arrays = tuple(data)
     else:
         arrays = (data,) if y is None else (data, y)
+    for array in keras.tree.flatten(arrays):
+        if not hasattr(array, "shape") or not hasattr(array, "__getitem__"):
+            raise ValueError(
+                "Multi-process JAX training feeds each process its part of "
+                "every global batch from NumPy-like arrays or a "
+                f"keras.utils.PyDataset; got {type(array).__name__}."
+            )
     if batch_size is None:
         batch_size = 32  # Keras' default
     # The same seed in every process: they were seeded alike.
