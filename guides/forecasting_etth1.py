@@ -201,5 +201,6 @@ plt.show()
   loss only.
 * For the paper protocol (all horizons, several models, result tables),
   use `python -m applications.forecasting`; `--data-parallel` spreads
-  training over all local devices on JAX and TensorFlow.
+  training over all local devices on JAX and TensorFlow, and over the
+  processes of a `torchrun` launch on PyTorch.
 """

@@ -159,8 +159,10 @@ Each run writes checkpoints, `history.csv` and `result.json` under
 `runs/lra/`, and `--resume` continues an interrupted run. With
 `--data-parallel` the batch size stays the global batch and is split over
 the devices (`keras.distribution.DataParallel` on JAX,
-`tf.distribute.MirroredStrategy` on TensorFlow); PyTorch users launch a
-`torchrun` script with `DistributedDataParallel` instead.
+`tf.distribute.MirroredStrategy` on TensorFlow). PyTorch runs one process
+per device: `torchrun --nproc_per_node=N -m applications.lra ...
+--data-parallel` (the README's "Scaling out" has the multi-machine
+commands for every backend).
 """
 
 """

@@ -1,140 +1,18 @@
-"""Data-parallel training on every local device, one switch for all CLIs.
+"""Data parallelism in one process, over every local device.
 
-`data_parallel()` wraps model building, `compile()` and `fit()`:
-
-* JAX: `keras.distribution.DataParallel` over the local devices; each batch
-  is split along its first axis and gradients are averaged across devices.
-* TensorFlow: `tf.distribute.MirroredStrategy` over the local GPUs, or over
-  the logical CPUs when there is no GPU.
-* PyTorch: Keras has no distribution API for torch; a clear error says what
-  to do instead (see `TORCH_HELP`).
-
-The batch size given to `fit()` stays the *global* batch: with the same
-global batch, one and several devices follow the same loss trajectory up to
-floating-point reordering.
-
-To try it on a CPU-only machine, simulate devices before the backend starts:
-JAX reads `XLA_FLAGS=--xla_force_host_platform_device_count=2` at import;
-TensorFlow needs `simulate_host_devices(2)` before its first op.
+Kept for the applications' imports; the code lives in
+`keras_ssm.distribute.local` (one process) and `keras_ssm.distribute`
+(several processes, every backend).
 """
 
-import contextlib
-import os
+from keras_ssm.distribute.local import TORCH_HELP
+from keras_ssm.distribute.local import data_parallel
+from keras_ssm.distribute.local import local_devices
+from keras_ssm.distribute.local import simulate_host_devices
 
-import keras
-
-TORCH_HELP = (
-    "Data parallelism is not available under the PyTorch backend: Keras 3 "
-    "has no distribution API for torch. Either run the same command with "
-    "KERAS_BACKEND=jax (keras.distribution.DataParallel) or "
-    "KERAS_BACKEND=tensorflow (tf.distribute.MirroredStrategy), or write a "
-    "custom training loop that wraps the model in "
-    "torch.nn.parallel.DistributedDataParallel and launch it with "
-    "`torchrun --nproc_per_node=N` (Keras guide 'Multi-GPU distributed "
-    "training with PyTorch'). Without --data-parallel, torch trains on one "
-    "device."
-)
-
-
-def simulate_host_devices(count):
-    """Splits the host CPU into `count` devices for data-parallel tests.
-
-    Must run before the backend initialises its devices: for JAX it sets
-    `XLA_FLAGS` (so call it before `import jax`, e.g. in a fresh process);
-    for TensorFlow it declares `count` logical CPUs.
-
-    Args:
-        count: number of host devices, an integer >= 1.
-
-    Example:
-
-    >>> simulate_host_devices(2)  # before any TensorFlow/JAX computation
-    """
-    if not isinstance(count, int) or count < 1:
-        raise ValueError(f"`count` must be an integer >= 1; got {count!r}.")
-    backend = keras.backend.backend()
-    if backend == "jax":
-        flag = f"--xla_force_host_platform_device_count={count}"
-        flags = os.environ.get("XLA_FLAGS", "")
-        os.environ["XLA_FLAGS"] = f"{flags} {flag}".strip()
-    elif backend == "tensorflow":
-        import tensorflow as tf
-
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * count
-        )
-
-
-def local_devices():
-    """The devices data parallelism spreads over on this backend.
-
-    Returns accelerator devices when there are any, else the (possibly
-    simulated) CPU devices, as backend-specific device names.
-    """
-    backend = keras.backend.backend()
-    if backend == "jax":
-        return keras.distribution.list_devices()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        gpus = tf.config.list_logical_devices("GPU")
-        devices = gpus or tf.config.list_logical_devices("CPU")
-        return [d.name for d in devices]
-    raise RuntimeError(TORCH_HELP)
-
-
-@contextlib.contextmanager
-def data_parallel(enabled=True, num_devices=None):
-    """Context manager: build, compile and fit inside it to use all devices.
-
-    Args:
-        enabled: if False, a no-op (so CLIs can pass their flag through).
-        num_devices: how many local devices to use; `None` uses all of
-            them. Must be between 1 and the number of local devices.
-
-    Yields:
-        The active `keras.distribution.DataParallel` (JAX) or
-        `tf.distribute.MirroredStrategy` (TensorFlow); `None` when disabled.
-
-    Raises:
-        RuntimeError: under the PyTorch backend, with instructions.
-        ValueError: if `num_devices` is out of range.
-
-    Example:
-
-    >>> with data_parallel(enabled=args.data_parallel):
-    ...     model = build_model()
-    ...     model.compile(optimizer="adam", loss="mse")
-    ...     model.fit(x, y, batch_size=64)  # 64 = global batch
-    """
-    if not enabled:
-        yield None
-        return
-    devices = _select_devices(num_devices)
-    if keras.backend.backend() == "jax":
-        distribution = keras.distribution.DataParallel(devices=devices)
-        with distribution.scope():
-            yield distribution
-    else:
-        import tensorflow as tf
-
-        strategy = tf.distribute.MirroredStrategy(devices=devices)
-        with strategy.scope():
-            yield strategy
-
-
-def _select_devices(num_devices):
-    devices = local_devices()
-    if num_devices is None:
-        return devices
-    if (
-        not isinstance(num_devices, int)
-        or num_devices < 1
-        or num_devices > len(devices)
-    ):
-        raise ValueError(
-            f"`num_devices` must be an integer in [1, {len(devices)}] (the "
-            f"local devices: {devices}); got {num_devices!r}."
-        )
-    return devices[:num_devices]
+__all__ = [
+    "TORCH_HELP",
+    "data_parallel",
+    "local_devices",
+    "simulate_host_devices",
+]

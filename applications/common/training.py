@@ -38,6 +38,7 @@ Example:
 >>> training.write_result(paths.result, {"test_accuracy": 0.9})
 """
 
+import atexit
 import contextlib
 import json
 import math
@@ -45,6 +46,7 @@ import os
 import platform
 import shutil
 import sys
+import tempfile
 import time
 from datetime import datetime
 from datetime import timezone
@@ -156,7 +158,8 @@ def add_training_arguments(parser, epochs=None, batch_size=None):
         "--data-parallel",
         action="store_true",
         help="Replicate the model on all local devices and split batches "
-        "(keras.distribution under JAX, MirroredStrategy under TF).",
+        "(keras.distribution under JAX, MirroredStrategy under TF), or "
+        "over all processes of a torchrun / JAX_* / TF_CONFIG launch.",
     )
     group.add_argument(
         "--num-devices",
@@ -234,6 +237,21 @@ def _epoch_timer_class():
     return EpochTimer
 
 
+def _private_paths(paths, resume):
+    """Throwaway run files for a process other than the chief.
+
+    Saving can involve collectives (JAX and TensorFlow variables that span
+    processes), so every process saves in step, but only the chief into the
+    run directory. A resumed run copies the chief's resume state first, so
+    that every process restarts from the same epoch.
+    """
+    private = RunPaths(tempfile.mkdtemp(prefix="keras_ssm_worker_"))
+    atexit.register(shutil.rmtree, private.output_dir, ignore_errors=True)
+    if resume and paths.can_resume():
+        shutil.copytree(paths.backup_dir, private.backup_dir)
+    return private
+
+
 def training_callbacks(
     paths,
     resume=False,
@@ -247,7 +265,9 @@ def training_callbacks(
     the weights, the optimizer state and the epoch number under
     `paths.backup_dir`; a later run with `resume=True` starts after the last
     finished epoch. Without `resume`, an old backup is removed so that the
-    run starts from scratch, and the CSV history is overwritten.
+    run starts from scratch, and the CSV history is overwritten. In a
+    multi-process run, only process 0 writes into `paths`; the others write
+    the same files into a temporary directory (see `_private_paths`).
 
     Args:
         paths: a `RunPaths`.
@@ -263,6 +283,10 @@ def training_callbacks(
     """
     import keras
 
+    from keras_ssm import distribute
+
+    if not distribute.is_chief():
+        paths = _private_paths(paths, resume)
     if not resume and os.path.isdir(paths.backup_dir):
         shutil.rmtree(paths.backup_dir)
     callbacks = [
@@ -326,8 +350,15 @@ def fit(
         lists, only the epochs run in this process) and the wall time of
         `fit` in seconds.
     """
+    from keras_ssm import distribute
+
     if monitor is None:
         monitor = "val_loss" if validation_data is not None else "loss"
+    # Across processes: each feeds its part of the global batches, and
+    # only the chief shows progress.
+    distribute.prepare_model(model)
+    if not distribute.is_chief():
+        verbose = 0
     all_callbacks = []
     if paths is not None:
         all_callbacks += training_callbacks(
@@ -354,9 +385,11 @@ def fit(
 def data_parallel_scope(enabled=False, num_devices=None):
     """Context manager for `--data-parallel`: build, compile and fit inside.
 
-    Delegates to `applications.common.distribute.data_parallel` when
-    `enabled`; a no-op context otherwise, so single-device runs never import
-    the distribution machinery.
+    Delegates to `keras_ssm.distribute.data_parallel_scope` when `enabled`:
+    all local devices in one process, or every process of a run started by
+    torchrun (PyTorch), with `JAX_COORDINATOR_ADDRESS`, `JAX_NUM_PROCESSES`
+    and `JAX_PROCESS_ID` (JAX) or with `TF_CONFIG` (TensorFlow). A no-op
+    context otherwise.
 
     Args:
         enabled: whether to replicate the model across devices.
@@ -365,11 +398,25 @@ def data_parallel_scope(enabled=False, num_devices=None):
     Returns:
         A context manager.
     """
-    if not enabled:
-        return contextlib.nullcontext()
-    from applications.common.distribute import data_parallel
+    from keras_ssm import distribute
 
-    return data_parallel(enabled=True, num_devices=num_devices)
+    if not enabled:
+        if distribute.process_count() > 1:
+            raise ValueError(
+                f"This process is one of {distribute.process_count()} "
+                "started by a multi-process launcher (torchrun, JAX_* "
+                "variables or TF_CONFIG); add --data-parallel so that they "
+                "train one model together."
+            )
+        return contextlib.nullcontext()
+    return distribute.data_parallel_scope(enabled=True, num_devices=num_devices)
+
+
+def is_chief():
+    """True in the process that writes results (always, when alone)."""
+    from keras_ssm import distribute
+
+    return distribute.is_chief()
 
 
 def _json_safe(value):
@@ -403,6 +450,8 @@ def run_metadata():
 def write_result(path, result):
     """Writes `result` plus `run_metadata()` to `path` as indented JSON.
 
+    In a multi-process run only process 0 writes.
+
     The file is written to a temporary name and renamed, so a reader never
     sees half a file.
 
@@ -413,7 +462,11 @@ def write_result(path, result):
     Returns:
         The dict that was written.
     """
+    from keras_ssm import distribute
+
     payload = {**_json_safe(dict(result)), "metadata": run_metadata()}
+    if not distribute.is_chief():
+        return payload  # only process 0 of a multi-process run writes
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:

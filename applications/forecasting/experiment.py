@@ -201,7 +201,7 @@ def run_forecast(
     targets, forecasts = predict_windows(model, data.test)
     test = {"mse": mse(targets, forecasts), "mae": mae(targets, forecasts)}
     plot = None
-    if plot_windows:
+    if plot_windows and training.is_chief():  # one writer per run
         plot = os.path.join(paths.output_dir, "forecast.png")
         picks = np.linspace(0, len(targets) - 1, plot_windows).astype(int)
         plot_forecasts(

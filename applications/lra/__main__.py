@@ -201,7 +201,8 @@ def main(argv=None):
             "history": history,
         },
     )
-    print(f"Result written to {paths.result}")
+    if training.is_chief():
+        print(f"Result written to {paths.result}")
     return test_accuracy
 
 
