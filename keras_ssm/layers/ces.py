@@ -24,17 +24,14 @@ from keras_ssm.layers.base import SequenceLayer
 from keras_ssm.layers.base import register_ssm_parameters
 from keras_ssm.ops import complex as cplx
 from keras_ssm.ops.fft_conv import fft_conv
+from keras_ssm.presets import lra_rings
 
 INITS = ("ring", "stable")
 
-# Rings (r_min, r_max, max_phase) of the reference scripts per LRA task.
-REFERENCE_RINGS = {
-    "listops": (0.1, 0.9, 3.14),
-    "imdb": (0.9, 0.999, 0.314),
-    "aan": (0.1, 0.9, 3.14),
-    "cifar": (0.9, 0.99, 3.14),
-    "pathfinder": (0.9, 0.9999, 0.314),
-}
+# Rings (r_min, r_max, max_phase) of the ETSMLP authors' LRA architectures,
+# per LRA task ("listops", "text", "retrieval", "image", "pathfinder",
+# "pathx"). One source: the `etsmlp_<task>_paper` presets of the registry.
+REFERENCE_RINGS = lra_rings()
 
 # Weight names. lambda and alpha shape the dynamics: no weight decay.
 LAMBDA = "ces_lambda"

@@ -319,3 +319,83 @@ def load_release(directory, image_size=32, max_examples=None):
         images[i] = pixels
         labels[i] = int(row[3])
     return images, labels
+
+
+def load_data(
+    image_size=32,
+    contour_length=9,
+    num_train=2000,
+    num_validation=200,
+    num_test=400,
+    seed=0,
+    directory=None,
+    progress=False,
+):
+    """Pathfinder (Path-X at 128 px) splits, generated or from the release.
+
+    Generated images are seeded (split i uses seed `3 * seed + i`) and
+    cached; no network is needed. Pixels become sequences in raster order,
+    standardised with the training split's mean and standard deviation.
+    The defaults are small (the `*_pathfinder_cpu` presets); the LRA sizes
+    are those of the `*_pathfinder_paper` / `*_pathx_paper` presets.
+
+    Args:
+        image_size: 32, 64 or 128 pixels (128: Path-X).
+        contour_length: dashes per path (LRA: 14).
+        num_train: training images.
+        num_validation: validation images.
+        num_test: test images.
+        seed: seed of the generator (and of the release's split).
+        directory: a released `curv_contour_length_*` folder to read
+            instead of generating (split 80/10/10 with `seed`).
+        progress: show a tqdm bar while generating.
+
+    Returns:
+        `(x_train, y_train), (x_val, y_val), (x_test, y_test)`: float32
+        sequences (n, image_size ** 2, 1) and int labels (1: connected).
+
+    Example:
+
+    >>> (x, y), _, _ = load_data(num_train=4, num_validation=2, num_test=2)
+    >>> x.shape
+    (4, 1024, 1)
+    """
+    from keras_ssm.datasets.generated import cached
+
+    if directory:
+        images, labels = load_release(directory, image_size)
+        order = np.random.default_rng(seed).permutation(len(labels))
+        n_val = n_test = len(labels) // 10
+        parts = {
+            "test": order[:n_test],
+            "validation": order[n_test : n_test + n_val],
+            "train": order[n_test + n_val :],
+        }
+        splits = {k: (images[v], labels[v]) for k, v in parts.items()}
+    else:
+        sizes = (num_train, num_validation, num_test)
+        params = {"image_size": image_size, "contour_length": contour_length}
+
+        def make():
+            return {
+                split: generate_pathfinder(
+                    n, seed=seed * 3 + i, progress=progress, **params
+                )
+                for i, (split, n) in enumerate(
+                    zip(("train", "validation", "test"), sizes)
+                )
+            }
+
+        splits = cached(
+            "pathfinder",
+            {**params, "sizes": list(sizes), "seed": seed},
+            make,
+        )
+    train_images = splits["train"][0]
+    mean = float(train_images.mean()) / 255.0
+    std = float((train_images / 255.0).std()) + 1e-6
+    out = [(images_to_sequences(train_images), splits["train"][1])]
+    for split in ("validation", "test"):
+        x, y = splits[split]
+        out.append((images_to_sequences(x, mean, std), y))
+    return tuple(out)

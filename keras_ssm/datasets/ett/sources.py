@@ -12,7 +12,7 @@ Lookup order for a data set `name` (e.g. "ETTh1"):
 2. the environment variable `KERAS_SSM_DATA` (default `<repo>/../shared/data`),
    with the same two layouts;
 3. the download cache (`$KERAS_SSM_CACHE/forecasting`, by default
-   `~/.cache/keras_ssm/forecasting`, or `cache_dir`), then the canonical
+   `~/.keras/datasets/keras_ssm/forecasting`, or `cache_dir`), then the canonical
    download URL, if the data set has one and `download=True`. Files with a
    known SHA-256 are verified.
 """
@@ -21,7 +21,7 @@ import os
 
 # Imported as a module: `resolve_csv` has arguments named `data_dir` and
 # `download`.
-from applications.common import download as common_download
+from keras_ssm.datasets import download as common_download
 
 ETDATASET_URL = (
     "https://raw.githubusercontent.com/zhouhaoyi/ETDataset/main/ETT-small/"
