@@ -82,9 +82,7 @@ class SSMClassifier(PresetModel):
                 f"`pooling` must be one of {POOLINGS}; got {pooling!r}."
             )
         if retrieval and not backbone.takes_token_ids:
-            raise ValueError(
-                "`retrieval=True` needs a backbone on token ids."
-            )
+            raise ValueError("`retrieval=True` needs a backbone on token ids.")
         hidden_dim = hidden_dim or backbone.hidden_dim
 
         def pooled(inputs):

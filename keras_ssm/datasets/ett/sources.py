@@ -12,7 +12,8 @@ Lookup order for a data set `name` (e.g. "ETTh1"):
 2. the environment variable `KERAS_SSM_DATA` (default `<repo>/../shared/data`),
    with the same two layouts;
 3. the download cache (`$KERAS_SSM_CACHE/forecasting`, by default
-   `~/.keras/datasets/keras_ssm/forecasting`, or `cache_dir`), then the canonical
+   `~/.keras/datasets/keras_ssm/forecasting`, or `cache_dir`), then the
+   canonical
    download URL, if the data set has one and `download=True`. Files with a
    known SHA-256 are verified.
 """
