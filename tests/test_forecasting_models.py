@@ -59,7 +59,7 @@ def test_metrics_match_numpy_loops():
 
 
 def test_evaluate_forecaster_matches_numpy_on_all_windows():
-    from applications.forecasting.data import ForecastWindows
+    from keras_ssm.datasets.ett import ForecastWindows
 
     values = np.random.default_rng(1).normal(size=(60, 1)).astype("float32")
     windows = ForecastWindows(values, values, input_size=12, h=5, batch_size=7)
@@ -173,7 +173,7 @@ def test_unknown_model_and_negative_lambda_are_clear_errors():
 
 
 def test_persistence_scores_repeat_the_last_input_value():
-    from applications.forecasting.data import ForecastWindows
+    from keras_ssm.datasets.ett import ForecastWindows
     from applications.forecasting.metrics import persistence_scores
 
     values = np.random.default_rng(8).normal(size=(30, 2)).astype("float32")
