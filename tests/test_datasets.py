@@ -80,8 +80,11 @@ def test_ett_windows_with_informer_splits(shared_data, monkeypatch):
     assert y_train.shape == (8521, 24, 1) and x_val.shape[0] == 2880 - 24 + 1
     assert x_test.shape == (2857, 96, 1) and x_train.dtype == np.float32
     # Training-only standardisation: the training rows have mean 0, std 1.
-    rows = np.concatenate([x_train[:, 0, 0], x_train[-1, 1:, 0]])
-    assert abs(rows.mean()) < 1e-3 and abs(rows.std() - 1) < 1e-3
+    rows = np.concatenate(
+        [x_train[:, 0, 0], x_train[-1, 1:, 0], y_train[-1, :, 0]]
+    )
+    assert rows.shape == (8640,)
+    assert abs(rows.mean()) < 1e-4 and abs(rows.std() - 1) < 1e-4
     # The targets continue the inputs.
     np.testing.assert_array_equal(x_train[1, -1], y_train[0, 0])
     original = scaler.inverse_transform(y_test[:1, :, 0], columns=[0])
