@@ -37,7 +37,7 @@ def test_cli_trains_writes_results_and_resumes(tmp_path, capsys):
     for name in ("best.keras", "last.keras", "history.csv"):
         assert os.path.exists(run / name)
     restored = keras.saving.load_model(run / "last.keras")
-    assert restored.get_layer("lipschitz").weight == pytest.approx(0.1)
+    assert restored.backbone.get_layer("lipschitz").weight == pytest.approx(0.1)
 
     cli.main(_args(run, "--epochs", "2", "--lipschitz", "0.1", "--resume"))
     with open(run / "history.csv") as f:

@@ -13,12 +13,12 @@ import tarfile
 import numpy as np
 import pytest
 
-from keras_ssm.datasets import lra_files as download
-from keras_ssm.datasets import listops
-from keras_ssm.datasets import mnist
-from keras_ssm.datasets import pathfinder
 from keras_ssm.datasets import aan as retrieval
 from keras_ssm.datasets import imdb_bytes as text
+from keras_ssm.datasets import listops
+from keras_ssm.datasets import lra_files as download
+from keras_ssm.datasets import mnist
+from keras_ssm.datasets import pathfinder
 from tests.conftest import shared_data_dir
 
 # Read before the fixture below points KERAS_SSM_DATA at a temporary folder.
