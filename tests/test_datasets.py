@@ -102,3 +102,35 @@ def test_sequential_fashion_mnist_from_the_shared_copy(monkeypatch):
     )
     assert x.shape == (45, 784, 1) and x_val.shape == (5, 784, 1)
     assert x_test.shape == (10, 784, 1) and y.dtype == np.int32
+
+
+def test_pathfinder_as_dataset_reads_the_same_standardised_pixels(
+    monkeypatch,
+):
+    _offline(monkeypatch)
+    sizes = {"num_train": 6, "num_validation": 3, "num_test": 2}
+    arrays = datasets.pathfinder.load_data(**sizes)
+    train, val, test = datasets.pathfinder.load_data(
+        as_dataset=True, batch_size=2, **sizes
+    )
+    assert len(train) == 3 and len(val) == 2 and len(test) == 1
+    x = np.concatenate([val[i][0] for i in range(len(val))])
+    y = np.concatenate([val[i][1] for i in range(len(val))])
+    np.testing.assert_allclose(x, arrays[1][0], atol=1e-4)
+    np.testing.assert_array_equal(y, arrays[1][1])
+    seen = np.concatenate([train[i][1] for i in range(len(train))])
+    assert sorted(seen) == sorted(arrays[0][1])  # shuffled, not lost
+
+
+def test_forecaster_preset_trains_on_ett(shared_data, monkeypatch):
+    from keras_ssm.models import SSMForecaster
+
+    _offline(monkeypatch)
+    (x, y), _, (x_test, y_test), _ = datasets.load_preset_data("s4d_etth1_cpu")
+    model = SSMForecaster.from_preset("s4d_etth1_cpu", num_layers=1)
+    recipe = model.compile_from_preset("s4d_etth1_cpu")
+    history = model.fit(
+        x[:64], y[:64], batch_size=recipe["batch_size"], epochs=1, verbose=0
+    )
+    assert np.isfinite(history.history["loss"][0])
+    assert model.predict(x_test[:4], verbose=0).shape == (4, 24, 1)
