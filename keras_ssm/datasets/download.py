@@ -128,8 +128,10 @@ def download(url, target, md5=None, sha256=None, progress=False, hint=None):
 
     Example:
 
-    >>> download("file:///tmp/a.csv", "/tmp/cache/a.csv")
-    '/tmp/cache/a.csv'
+    ```python
+    download("file:///tmp/a.csv", "/tmp/cache/a.csv")
+    # '/tmp/cache/a.csv'
+    ```
     """
     os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
     partial = f"{target}.part"
@@ -180,10 +182,12 @@ def cached_download(
 
     Example:
 
-    >>> path = cached_download(
-    ...     "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-    ...     os.path.join(cache_dir(), "cifar10", "cifar-10-python.tar.gz"),
-    ...     md5="c58f30108f718f92721af3b95e74349a")
+    ```python
+    path = cached_download(
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        os.path.join(cache_dir(), "cifar10", "cifar-10-python.tar.gz"),
+        md5="c58f30108f718f92721af3b95e74349a")
+    ```
     """
     if os.path.exists(target):
         verify_checksum(target, md5, sha256, trust_first_use=trust_first_use)

@@ -50,10 +50,12 @@ def fetch(url, filename, subdir, md5=None, sha256=None, progress=True):
 
     Example:
 
-    >>> path = fetch(
-    ...     "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-    ...     "cifar-10-python.tar.gz", "cifar10",
-    ...     md5="c58f30108f718f92721af3b95e74349a")
+    ```python
+    path = fetch(
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        "cifar-10-python.tar.gz", "cifar10",
+        md5="c58f30108f718f92721af3b95e74349a")
+    ```
     """
     local = os.path.join(data_dir(), subdir, filename)
     if os.path.exists(local):

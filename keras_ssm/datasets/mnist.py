@@ -108,9 +108,11 @@ def load_sequential_mnist(
 
     Example:
 
-    >>> splits = load_sequential_mnist("fashion-mnist", max_train=1000)
-    >>> splits["train"][0].shape
-    (900, 784, 1)
+    ```python
+    splits = load_sequential_mnist("fashion-mnist", max_train=1000)
+    splits["train"][0].shape
+    # (900, 784, 1)
+    ```
     """
     if name not in SOURCES:
         raise ValueError(

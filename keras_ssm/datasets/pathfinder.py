@@ -228,7 +228,7 @@ def generate_pathfinder(
     Example:
 
     >>> images, labels = generate_pathfinder(8, image_size=32, seed=0)
-    >>> images.shape, labels.mean()
+    >>> images.shape, float(labels.mean())
     ((8, 32, 32), 0.5)
     """
     if image_size < 16:

@@ -145,9 +145,11 @@ class CES(SequenceLayer):
             start at lag -1 (the paper's equation (14)); no `step`.
         dropout: dropout rate on the output.
 
-    Per-task rings of the reference scripts are in `REFERENCE_RINGS`
-    (ListOps and AAN: (0.1, 0.9, 3.14); IMDB: (0.9, 0.999, 0.314); CIFAR:
-    (0.9, 0.99, 3.14); Pathfinder: (0.9, 0.9999, 0.314)).
+    Per-task rings of the ETSMLP authors' LRA models are in
+    `REFERENCE_RINGS`, the rings of the `etsmlp_<task>_paper` presets
+    (ListOps and Text: (0.1, 0.9, 3.14); Retrieval: (0.9, 0.99, 0.314);
+    Image: (0.6, 0.9, 3.14); Pathfinder: (0.9, 0.9999, 0.314); Path-X:
+    (0.99, 0.9999, 0.314)).
 
     Example:
 

@@ -128,8 +128,10 @@ def load_forecasting_data(
 
     Example:
 
-    >>> data = load_forecasting_data("ETTh1", "S", input_size=96, h=24)
-    >>> model.fit(data.train, validation_data=data.val)
+    ```python
+    data = load_forecasting_data("ETTh1", "S", input_size=96, h=24)
+    model.fit(data.train, validation_data=data.val)
+    ```
     """
     path = path or resolve_csv(name, data_dir, cache_dir, download)
     columns, values = read_series_csv(path)

@@ -97,7 +97,9 @@ def resolve_csv(name, data_dir=None, cache_dir=None, download=True):
 
     Example:
 
-    >>> path = resolve_csv("ETTh1", data_dir="/data/ETT-small")
+    ```python
+    path = resolve_csv("ETTh1", data_dir="/data/ETT-small")
+    ```
     """
     tried = []
     for directory in (data_dir, default_data_root()):
