@@ -17,8 +17,11 @@ from applications.forecasting.metrics import persistence_scores
 from applications.forecasting.metrics import predict_windows
 from applications.forecasting.plotting import plot_forecasts
 from keras_ssm.datasets.ett import load_forecasting_data
+from keras_ssm.models.blocks import BLOCK_TYPES
 
-SSM_BACKBONES = ("s4d", "etsmlp", "etsmlp_gate", "mamba")
+# The SSM block types of the library (the Transformer has its own
+# forecasting baselines).
+SSM_BACKBONES = tuple(t for t in BLOCK_TYPES if t != "transformer")
 TRANSFORMERS = ("transformer", "informer")
 MODELS = SSM_BACKBONES + TRANSFORMERS
 
@@ -121,6 +124,11 @@ def build_forecaster(config, data):
             lipschitz_weight=config.lipschitz_weight,
             **common,
         )
+    # Only the block types with a state size get `d_state` (ETSMLP has one
+    # complex mode per channel).
+    state = {}
+    if "d_state" in BLOCK_TYPES.get(config.model, ((), ()))[1]:
+        state["d_state"] = config.d_state
     backbone = models.SSMBackbone(
         config.model,
         num_layers=config.num_layers,
@@ -128,12 +136,7 @@ def build_forecaster(config, data):
         input_features=data.num_inputs,
         dropout=config.dropout,
         lipschitz_weight=config.lipschitz_weight,
-        # ETSMLP has no state size (one complex mode per channel).
-        **(
-            {}
-            if config.model.startswith("etsmlp")
-            else {"d_state": config.d_state}
-        ),
+        **state,
     )
     return models.SSMForecaster(backbone, **common)
 

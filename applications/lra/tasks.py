@@ -4,6 +4,7 @@ Everything here is a thin layer over `keras_ssm.models` presets and
 `keras_ssm.datasets` loaders.
 """
 
+from keras_ssm.models import BLOCK_TYPES
 from keras_ssm.presets import get_preset
 from keras_ssm.presets import list_presets
 
@@ -19,7 +20,8 @@ TASKS = (
     "fashion_mnist",
     "pfashion_mnist",
 )
-BACKBONES = ("s4d", "etsmlp", "etsmlp_gate", "mamba", "transformer")
+# Every block type of the library (`keras_ssm.models.BLOCK_TYPES`).
+BACKBONES = tuple(BLOCK_TYPES)
 PRESET_SIZES = ("cpu", "paper")
 
 
