@@ -21,7 +21,8 @@ the nesting must be tracked, which makes it hard for models that only see
 local context. S4-style models were the first to reach about 60% accuracy.
 
 This guide trains a small S4D classifier on generated ListOps on a CPU with
-the Functional API and `fit()`, then shows how the `applications.lra`
+the Functional API and `fit()`, then builds the same kind of model from a
+named preset of `keras_ssm.models` and shows how the `applications.lra`
 command line runs the paper-sized presets (and the other LRA tasks) on a
 GPU.
 """
@@ -38,10 +39,10 @@ import keras
 import matplotlib.pyplot as plt
 
 import keras_ssm
-from applications.lra.data.listops import NUM_CLASSES
-from applications.lra.data.listops import VOCAB_SIZE
-from applications.lra.data.listops import decode
-from applications.lra.data.listops import generate_listops
+from keras_ssm.datasets.listops import NUM_CLASSES
+from keras_ssm.datasets.listops import VOCAB_SIZE
+from keras_ssm.datasets.listops import decode
+from keras_ssm.datasets.listops import generate_listops
 
 QUICK = os.environ.get("KERAS_SSM_QUICK") == "1"
 OUTPUT_DIR = os.environ.get("KERAS_SSM_GUIDE_OUTPUT", "guide_outputs")
@@ -124,19 +125,30 @@ fig.savefig(os.path.join(OUTPUT_DIR, "long_range_arena_listops.png"))
 plt.show()
 
 """
-## The paper presets on a GPU
+## The same model from the zoo, and the paper presets on a GPU
 
-`applications.lra` packages this pipeline for all LRA tasks (ListOps,
+`keras_ssm.models` packages this pipeline for all LRA tasks (ListOps,
 Text, Retrieval, Image, Pathfinder, Path-X) and the sequential MNIST
 variants, with two presets per task and backbone: `cpu` (minutes on a
-laptop) and `paper` (the published sizes and schedules):
+laptop) and `paper` (the published sizes and schedules). A preset gives the
+model, its training recipe and its data settings in one name:
 """
 
-from applications.lra.presets import get_preset
+from keras_ssm.models import SSMClassifier
+from keras_ssm.models import get_preset
 
-preset = get_preset("listops", "s4d", "paper")
-print("paper model:", preset["model"])
+preset = get_preset("s4d_listops_paper")
+print("paper model:", preset["model"]["config"]["backbone"])
 print("paper training:", preset["training"])
+print("source:", preset["source"])
+
+zoo_model = SSMClassifier.from_preset(
+    "s4d_listops_cpu", sequence_length=MAX_LENGTH
+)
+recipe = zoo_model.compile_from_preset(
+    "s4d_listops_cpu", steps_per_epoch=len(x_train) // 32, epochs=1
+)
+zoo_model.fit(x_train, y_train, batch_size=32, epochs=1, verbose=2)
 
 """
 Run them from a shell on a machine with a GPU (JAX or TensorFlow with CUDA,
@@ -170,6 +182,7 @@ commands for every backend).
 
 * A few bidirectional S4D blocks over a masked embedding learn ListOps well
   above chance in minutes on a CPU.
-* The `applications.lra` CLI carries the same model to the paper presets
-  and to multiple devices without code changes.
+* `SSMClassifier.from_preset` builds the same kind of model by name, and
+  the `applications.lra` CLI trains every preset, on multiple devices
+  without code changes.
 """

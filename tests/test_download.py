@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from applications.common import download
+from keras_ssm.datasets import download
 
 PAYLOAD = b"keras-ssm test payload\n" * 100
 

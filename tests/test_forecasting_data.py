@@ -7,14 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from applications.forecasting.data import CHECKSUMS
-from applications.forecasting.data import ForecastWindows
-from applications.forecasting.data import Standardizer
-from applications.forecasting.data import load_forecasting_data
-from applications.forecasting.data import resolve_csv
-from applications.forecasting.data import sha256_of
-from applications.forecasting.data import sources
-from applications.forecasting.data import split_borders
+from keras_ssm.datasets.ett import CHECKSUMS
+from keras_ssm.datasets.ett import ForecastWindows
+from keras_ssm.datasets.ett import Standardizer
+from keras_ssm.datasets.ett import load_forecasting_data
+from keras_ssm.datasets.ett import resolve_csv
+from keras_ssm.datasets.ett import sha256_of
+from keras_ssm.datasets.ett import sources
+from keras_ssm.datasets.ett import split_borders
 from tests.conftest import shared_data_dir
 
 ETTH1 = os.path.join(shared_data_dir(), "ETT-small", "ETTh1.csv")

@@ -6,27 +6,28 @@ import numpy as np
 import pytest
 
 import keras_ssm.layers as ssm_layers
+from applications.forecasting.experiment import ForecastConfig
+from applications.forecasting.experiment import build_forecaster
 from applications.forecasting.metrics import evaluate_forecaster
 from applications.forecasting.metrics import mae
 from applications.forecasting.metrics import mse
-from applications.forecasting.models import HorizonHead
-from applications.forecasting.models import WindowNormalization
-from applications.forecasting.models import build_forecaster
+from keras_ssm.models import HorizonHead
+from keras_ssm.models import WindowNormalization
 from tests.helpers import assert_save_load_roundtrip
 from tests.helpers import to_numpy
 
-SMALL = dict(input_size=12, h=5, d_model=8, num_layers=1)
+SMALL = dict(input_size=12, horizon=5, d_model=8, num_layers=1)
 
 
 def small_model(name, num_inputs=1, target_columns=(0,), **kwargs):
-    config = dict(SMALL, d_state=4)
-    config.update(kwargs)
-    return build_forecaster(
-        name,
-        num_inputs=num_inputs,
-        target_columns=list(target_columns),
-        **config,
+    """The forecasting CLI's model for `name`, small."""
+    import types
+
+    config = ForecastConfig(model=name, **dict(SMALL, d_state=4, **kwargs))
+    data = types.SimpleNamespace(
+        num_inputs=num_inputs, target_columns=list(target_columns)
     )
+    return build_forecaster(config, data)
 
 
 def available(name):
@@ -59,7 +60,7 @@ def test_metrics_match_numpy_loops():
 
 
 def test_evaluate_forecaster_matches_numpy_on_all_windows():
-    from applications.forecasting.data import ForecastWindows
+    from keras_ssm.datasets.ett import ForecastWindows
 
     values = np.random.default_rng(1).normal(size=(60, 1)).astype("float32")
     windows = ForecastWindows(values, values, input_size=12, h=5, batch_size=7)
@@ -140,14 +141,12 @@ def test_each_model_trains_a_few_steps(name):
     "name, sign", [("s4d", 1.0), ("transformer", -1.0), ("informer", -1.0)]
 )
 def test_lipschitz_weight_sign_is_poster_convention(name, sign):
-    from applications.forecasting.experiment import ForecastConfig
-
     config = ForecastConfig(model=name, lipschitz=0.05)
     assert config.lipschitz_weight == pytest.approx(sign * 0.05)
     model = small_model(name, lipschitz=0.05)
     layers = [
         layer
-        for layer in model.layers
+        for layer in model.layers + getattr(model, "backbone", model).layers
         if isinstance(layer, ssm_layers.LipschitzRegularization)
     ]
     assert layers and all(
@@ -165,16 +164,19 @@ def test_forecaster_save_load_round_trip(tmp_path):
     assert_save_load_roundtrip(model, x, tmp_path)
 
 
-def test_unknown_model_and_negative_lambda_are_clear_errors():
-    with pytest.raises(ValueError, match="model"):
-        build_forecaster("lstm")
-    with pytest.raises(ValueError, match="lipschitz"):
-        build_forecaster("transformer", lipschitz=-0.1)
+def test_unknown_model_and_negative_lambda_are_clear_errors(capsys):
+    from applications.forecasting.cli import make_parser
+
+    with pytest.raises(ValueError, match="block_type"):
+        small_model("lstm")
+    with pytest.raises(SystemExit):
+        make_parser().parse_args(["--lipschitz", "-0.1"])
+    assert "--lipschitz: must be >= 0" in capsys.readouterr().err
 
 
 def test_persistence_scores_repeat_the_last_input_value():
-    from applications.forecasting.data import ForecastWindows
     from applications.forecasting.metrics import persistence_scores
+    from keras_ssm.datasets.ett import ForecastWindows
 
     values = np.random.default_rng(8).normal(size=(30, 2)).astype("float32")
     windows = ForecastWindows(values, values[:, 1:], input_size=6, h=4)

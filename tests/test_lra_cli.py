@@ -37,7 +37,7 @@ def test_cli_trains_writes_results_and_resumes(tmp_path, capsys):
     for name in ("best.keras", "last.keras", "history.csv"):
         assert os.path.exists(run / name)
     restored = keras.saving.load_model(run / "last.keras")
-    assert restored.get_layer("lipschitz").weight == pytest.approx(0.1)
+    assert restored.backbone.get_layer("lipschitz").weight == pytest.approx(0.1)
 
     cli.main(_args(run, "--epochs", "2", "--lipschitz", "0.1", "--resume"))
     with open(run / "history.csv") as f:
@@ -74,3 +74,51 @@ def test_backend_flag_works_from_a_fresh_process():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "--task" in result.stdout and "--data-parallel" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--epochs", "0", "must be >= 1"),
+        ("--epochs", "-1", "must be >= 1"),
+        ("--learning-rate", "nan", "finite"),
+        ("--learning-rate", "-0.1", "must be > 0"),
+        ("--batch-size", "0", "must be >= 1"),
+        ("--batch-size", "-4", "must be >= 1"),
+        ("--max-length", "-5", "must be >= 1"),
+        ("--depth", "x", "integer"),
+    ],
+)
+def test_cli_refuses_bad_values_when_parsing(flag, value, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.parse_args(["--task", "listops", "--model", "s4d", flag, value])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert f"argument {flag}: {message}" in error or message in error
+
+
+def test_tensorflow_start_up_notices_are_hidden_from_cli_users():
+    import subprocess
+    import sys
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL")
+    }
+    code = (
+        "from applications.common import training; "
+        "training.select_backend(['--backend', 'tensorflow']); "
+        "import keras; print(keras.ops.ones(2).shape)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    for notice in ("oneDNN", "cuInit", "cuda drivers", "absl::InitializeLog"):
+        assert notice not in result.stderr, result.stderr[-2000:]

@@ -13,12 +13,12 @@ import tarfile
 import numpy as np
 import pytest
 
-from applications.lra.data import download
-from applications.lra.data import listops
-from applications.lra.data import mnist
-from applications.lra.data import pathfinder
-from applications.lra.data import retrieval
-from applications.lra.data import text
+from keras_ssm.datasets import aan as retrieval
+from keras_ssm.datasets import imdb_bytes as text
+from keras_ssm.datasets import listops
+from keras_ssm.datasets import lra_files as download
+from keras_ssm.datasets import mnist
+from keras_ssm.datasets import pathfinder
 from tests.conftest import shared_data_dir
 
 # Read before the fixture below points KERAS_SSM_DATA at a temporary folder.
@@ -298,7 +298,7 @@ def test_text_loader_on_a_stand_in_archive(tmp_path):
 
 
 def test_image_loader_on_a_stand_in_archive(tmp_path):
-    from applications.lra.data import image
+    from keras_ssm.datasets import cifar_gray as image
 
     rng = np.random.default_rng(0)
     members = {}

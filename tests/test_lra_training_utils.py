@@ -112,3 +112,25 @@ def test_data_parallel_scope_off_is_a_no_op():
     with training.data_parallel_scope(False):
         model = _tiny_model()
     assert model.built
+
+
+def test_fit_stops_and_raises_when_the_loss_becomes_nan():
+    import keras
+    import numpy as np
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.ones((8, 2), "float32")
+    y = np.full((8, 1), np.nan, "float32")
+    with pytest.raises(training.TrainingDivergedError, match="NaN"):
+        training.fit(model, (x, y), epochs=3, verbose=0, batch_size=4)
+
+
+def test_a_diverged_cli_run_exits_with_status_1(capsys):
+    def main(argv):
+        raise training.TrainingDivergedError("the loss became NaN")
+
+    with pytest.raises(SystemExit) as exit_info:
+        training.exit_on_divergence(main, [])
+    assert exit_info.value.code == 1
+    assert "NaN" in capsys.readouterr().err

@@ -38,6 +38,7 @@ Example:
 >>> training.write_result(paths.result, {"test_accuracy": 0.9})
 """
 
+import argparse
 import atexit
 import contextlib
 import json
@@ -52,6 +53,131 @@ from datetime import datetime
 from datetime import timezone
 
 BACKENDS = ("jax", "tensorflow", "torch")
+
+
+# A log level the user chose; without one the CLIs hide TensorFlow's
+# start-up logs.
+_USER_TF_LOG_LEVEL = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+
+
+def quiet_tensorflow():
+    """Hides TensorFlow's C++ logs (CUDA probing on CPU machines) by default.
+
+    Only a default: a `TF_CPP_MIN_LOG_LEVEL` the user set is kept. Must run
+    before TensorFlow is imported (the applications call it on import).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+quiet_tensorflow()
+
+
+def import_keras_quietly():
+    """Imports Keras and keras-hub with their C++ start-up notices hidden.
+
+    TensorFlow (the backend, or imported by keras-hub) writes its oneDNN
+    notice and CUDA probing messages to the process's stderr before its
+    log level applies. Unless the user set `TF_CPP_MIN_LOG_LEVEL`, stderr
+    is captured during the import and shown only if the import fails.
+    """
+    if _USER_TF_LOG_LEVEL is not None or "keras_hub" in sys.modules:
+        import keras  # noqa: F401
+
+        return
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import keras  # noqa: F401
+
+            try:
+                import keras_hub  # noqa: F401
+            except ImportError:
+                pass
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _number(text, kind):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected {'an integer' if kind is int else 'a number'}, got "
+            f"{text!r}"
+        ) from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(
+            f"expected a finite number, got {text!r}"
+        )
+    return value
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def nonnegative_int(text):
+    """argparse type: an integer >= 0."""
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def finite_float(text):
+    """argparse type: a finite float (no nan or inf)."""
+    return _number(text, float)
+
+
+def positive_float(text):
+    """argparse type: a finite float > 0."""
+    value = _number(text, float)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def nonnegative_float(text):
+    """argparse type: a finite float >= 0."""
+    value = _number(text, float)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def rate(text):
+    """argparse type: a dropout rate in [0, 1)."""
+    value = _number(text, float)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+    return value
+
+
+class TrainingDivergedError(RuntimeError):
+    """The training loss became NaN or infinite; the run was stopped."""
+
+
+def exit_on_divergence(main, argv=None):
+    """Runs a CLI `main`; a diverged run exits with status 1 and a message."""
+    try:
+        return main(argv)
+    except TrainingDivergedError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        sys.exit(1)
 
 
 def _backend_from_argv(argv):
@@ -99,6 +225,7 @@ def select_backend(argv=None, default=None):
         _backend_from_argv(argv) or os.environ.get("KERAS_BACKEND") or default
     )
     if name is None:
+        import_keras_quietly()
         return None
     if name not in BACKENDS:
         raise ValueError(
@@ -115,6 +242,7 @@ def select_backend(argv=None, default=None):
     os.environ["KERAS_BACKEND"] = name
     if name == "torch":
         import torch  # noqa: F401  (before any TensorFlow import)
+    import_keras_quietly()
     return name
 
 
@@ -141,8 +269,8 @@ def add_training_arguments(parser, epochs=None, batch_size=None):
         default=None,
         help="Keras backend (default: $KERAS_BACKEND or Keras' default).",
     )
-    group.add_argument("--epochs", type=int, default=epochs)
-    group.add_argument("--batch-size", type=int, default=batch_size)
+    group.add_argument("--epochs", type=positive_int, default=epochs)
+    group.add_argument("--batch-size", type=positive_int, default=batch_size)
     group.add_argument(
         "--output-dir",
         default=None,
@@ -163,13 +291,13 @@ def add_training_arguments(parser, epochs=None, batch_size=None):
     )
     group.add_argument(
         "--num-devices",
-        type=int,
+        type=positive_int,
         default=None,
         help="Devices for --data-parallel (default: all).",
     )
     group.add_argument(
         "--steps-per-epoch",
-        type=int,
+        type=positive_int,
         default=None,
         help="Limit each epoch to this many batches (quick runs).",
     )
@@ -349,6 +477,10 @@ def fit(
         `(history, seconds)`: the `History.history` dict (epoch -> metric
         lists, only the epochs run in this process) and the wall time of
         `fit` in seconds.
+
+    Raises:
+        TrainingDivergedError: when the loss became NaN or infinite
+            (`keras.callbacks.TerminateOnNaN` stopped the run).
     """
     from keras_ssm import distribute
 
@@ -365,6 +497,9 @@ def fit(
             paths, resume=resume, monitor=monitor, mode=mode
         )
     all_callbacks += list(callbacks)
+    import keras
+
+    all_callbacks.append(keras.callbacks.TerminateOnNaN())
     x, y = train_data, None
     if isinstance(train_data, tuple) and len(train_data) == 2:
         x, y = train_data
@@ -379,7 +514,15 @@ def fit(
         verbose=verbose,
         **fit_kwargs,
     )
-    return dict(history.history), time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    losses = history.history.get("loss", [])
+    if not all(math.isfinite(float(v)) for v in losses):
+        raise TrainingDivergedError(
+            "the training loss became NaN or infinite (epoch "
+            f"{len(losses)}); training stopped. Try a smaller "
+            "--learning-rate."
+        )
+    return dict(history.history), seconds
 
 
 def data_parallel_scope(enabled=False, num_devices=None):

@@ -23,4 +23,4 @@ training.select_backend()  # before anything imports keras
 from applications.forecasting.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(training.exit_on_divergence(main))

@@ -5,14 +5,14 @@ import dataclasses
 import os
 
 from applications.common import training
-from applications.forecasting.data import FEATURE_MODES
-from applications.forecasting.data import dataset_kind
 from applications.forecasting.experiment import HORIZONS
+from applications.forecasting.experiment import MODELS
 from applications.forecasting.experiment import ForecastConfig
 from applications.forecasting.experiment import run_forecast
-from applications.forecasting.models import MODELS
-from applications.forecasting.models.layers import NORMALIZATIONS
 from applications.forecasting.report import results_table
+from keras_ssm.datasets.ett import FEATURE_MODES
+from keras_ssm.datasets.ett import dataset_kind
+from keras_ssm.models.forecasting_layers import NORMALIZATIONS
 
 
 def make_parser():
@@ -41,19 +41,31 @@ def make_parser():
     group.add_argument("--cache-dir", default=None)
     group.add_argument("--no-download", action="store_true")
     group = parser.add_argument_group("task")
-    group.add_argument("--horizon", type=int, default=defaults.horizon)
+    group.add_argument(
+        "--horizon", type=training.positive_int, default=defaults.horizon
+    )
     group.add_argument(
         "--all-horizons",
         action="store_true",
         help="24/48/168/336/720 (ETTh) or 24/48/96/288/672 (ETTm).",
     )
-    group.add_argument("--input-size", type=int, default=defaults.input_size)
+    group.add_argument(
+        "--input-size", type=training.positive_int, default=defaults.input_size
+    )
     group = parser.add_argument_group("model")
     group.add_argument("--model", default=defaults.model, choices=MODELS)
-    group.add_argument("--d-model", type=int, default=defaults.d_model)
-    group.add_argument("--num-layers", type=int, default=defaults.num_layers)
-    group.add_argument("--d-state", type=int, default=defaults.d_state)
-    group.add_argument("--dropout", type=float, default=defaults.dropout)
+    group.add_argument(
+        "--d-model", type=training.positive_int, default=defaults.d_model
+    )
+    group.add_argument(
+        "--num-layers", type=training.positive_int, default=defaults.num_layers
+    )
+    group.add_argument(
+        "--d-state", type=training.positive_int, default=defaults.d_state
+    )
+    group.add_argument(
+        "--dropout", type=training.rate, default=defaults.dropout
+    )
     group.add_argument(
         "--normalization",
         default=defaults.normalization,
@@ -61,32 +73,40 @@ def make_parser():
     )
     group.add_argument(
         "--lipschitz",
-        type=float,
+        type=training.nonnegative_float,
         default=0.0,
         help="lambda of the Lipschitz regulariser (+ for "
         "SSMs, - applied for Transformers); 0 disables it.",
     )
     group.add_argument(
         "--lipschitz-decay",
-        type=float,
+        type=training.nonnegative_float,
         default=defaults.lipschitz_decay,
         help="eps of lambda * exp(-eps * step).",
     )
     group = parser.add_argument_group("optimizer")
     group.add_argument(
-        "--learning-rate", type=float, default=defaults.learning_rate
+        "--learning-rate",
+        type=training.positive_float,
+        default=defaults.learning_rate,
     )
     group.add_argument(
-        "--weight-decay", type=float, default=defaults.weight_decay
+        "--weight-decay",
+        type=training.nonnegative_float,
+        default=defaults.weight_decay,
     )
-    group.add_argument("--ssm-learning-rate", type=float, default=None)
+    group.add_argument(
+        "--ssm-learning-rate", type=training.positive_float, default=None
+    )
     group.add_argument(
         "--patience",
-        type=int,
+        type=training.positive_int,
         default=defaults.patience,
         help="Early-stopping patience on validation MSE.",
     )
-    group.add_argument("--plot-windows", type=int, default=3)
+    group.add_argument(
+        "--plot-windows", type=training.nonnegative_int, default=3
+    )
     training.add_training_arguments(
         parser, epochs=defaults.epochs, batch_size=defaults.batch_size
     )

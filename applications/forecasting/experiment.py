@@ -10,15 +10,26 @@ import os
 import numpy as np
 
 from applications.common import training
-from applications.forecasting.data import load_forecasting_data
 from applications.forecasting.metrics import evaluate_forecaster
 from applications.forecasting.metrics import mae
 from applications.forecasting.metrics import mse
 from applications.forecasting.metrics import persistence_scores
 from applications.forecasting.metrics import predict_windows
-from applications.forecasting.models import build_forecaster
-from applications.forecasting.models import is_transformer
 from applications.forecasting.plotting import plot_forecasts
+from keras_ssm.datasets.ett import load_forecasting_data
+from keras_ssm.models.blocks import BLOCK_TYPES
+
+# The SSM block types of the library (the Transformer has its own
+# forecasting baselines).
+SSM_BACKBONES = tuple(t for t in BLOCK_TYPES if t != "transformer")
+TRANSFORMERS = ("transformer", "informer")
+MODELS = SSM_BACKBONES + TRANSFORMERS
+
+
+def is_transformer(name):
+    """True for the attention baselines (their Lipschitz weight is -lambda)."""
+    return name in TRANSFORMERS
+
 
 HORIZONS = {
     "ett_hour": (24, 48, 168, 336, 720),
@@ -89,36 +100,59 @@ class ForecastConfig:
         return f"{self.data}_{self.features}_{self.model}{lip}/h{self.horizon}"
 
 
+def build_forecaster(config, data):
+    """The `keras_ssm.models` forecaster of `config` for `data`'s columns."""
+    from keras_ssm import models
+
+    common = {
+        "input_size": config.input_size,
+        "horizon": config.horizon,
+        "target_columns": data.target_columns,
+        "normalization": config.normalization,
+    }
+    if is_transformer(config.model):
+        baseline = (
+            models.TransformerForecaster
+            if config.model == "transformer"
+            else models.InformerForecaster
+        )
+        return baseline(
+            num_inputs=data.num_inputs,
+            hidden_dim=config.d_model,
+            num_layers=config.num_layers,
+            dropout=config.dropout,
+            lipschitz_weight=config.lipschitz_weight,
+            **common,
+        )
+    # Only the block types with a state size get `d_state` (ETSMLP has one
+    # complex mode per channel).
+    state = {}
+    if "d_state" in BLOCK_TYPES.get(config.model, ((), ()))[1]:
+        state["d_state"] = config.d_state
+    backbone = models.SSMBackbone(
+        config.model,
+        num_layers=config.num_layers,
+        hidden_dim=config.d_model,
+        input_features=data.num_inputs,
+        dropout=config.dropout,
+        lipschitz_weight=config.lipschitz_weight,
+        **state,
+    )
+    return models.SSMForecaster(backbone, **common)
+
+
 def build_and_compile(config, data):
     """The forecaster of `config`, compiled with MSE loss and MSE/MAE."""
-    import keras
-
-    from keras_ssm.optimizers import ssm_adamw
-
-    model = build_forecaster(
-        config.model,
-        input_size=config.input_size,
-        h=config.horizon,
-        num_inputs=data.num_inputs,
-        target_columns=data.target_columns,
-        d_model=config.d_model,
-        num_layers=config.num_layers,
-        d_state=config.d_state,
-        dropout=config.dropout,
-        normalization=config.normalization,
-        lipschitz=config.lipschitz,  # the builders apply the sign
-    )
-    model.compile(
-        optimizer=ssm_adamw(
-            config.learning_rate,
-            config.weight_decay,
-            config.ssm_learning_rate,
-        ),
-        loss="mse",
-        metrics=[
-            keras.metrics.MeanSquaredError(name="mse"),
-            keras.metrics.MeanAbsoluteError(name="mae"),
-        ],
+    model = build_forecaster(config, data)
+    model.compile_from_preset(
+        {
+            "learning_rate": config.learning_rate,
+            "weight_decay": config.weight_decay,
+            "ssm_learning_rate": config.ssm_learning_rate,
+            "schedule": "constant",
+            "epochs": config.epochs,
+            "batch_size": config.batch_size,
+        }
     )
     return model
 

@@ -46,6 +46,7 @@ MODEL_TITLES = {
     "etsmlp": "ETSMLP",
     "etsmlp_gate": "ETSMLP-Gate",
     "mamba": "Mamba",
+    "mamba2": "Mamba-2",
     "transformer": "Transformer (ours)",
     "informer": "Informer (ours)",
 }

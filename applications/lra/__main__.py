@@ -19,8 +19,8 @@ from applications.common import training
 
 def parse_args(argv=None):
     """The CLI options (shared training options plus the LRA ones)."""
-    from applications.lra.models import BACKBONES
-    from applications.lra.presets import PRESET_NAMES
+    from applications.lra.tasks import BACKBONES
+    from applications.lra.tasks import PRESET_SIZES
     from applications.lra.tasks import TASKS
 
     parser = argparse.ArgumentParser(
@@ -29,10 +29,10 @@ def parse_args(argv=None):
     )
     parser.add_argument("--task", required=True, choices=tuple(TASKS))
     parser.add_argument("--model", required=True, choices=BACKBONES)
-    parser.add_argument("--preset", default="cpu", choices=PRESET_NAMES)
+    parser.add_argument("--preset", default="cpu", choices=PRESET_SIZES)
     parser.add_argument(
         "--lipschitz",
-        type=float,
+        type=training.finite_float,
         default=0.0,
         help="Weight of the Lipschitz (data continuity) penalty after the "
         "embedding; 0 leaves it out, negative values suit Transformers.",
@@ -42,24 +42,26 @@ def parse_args(argv=None):
         action="store_true",
         help="Rescale the embedding to [0, 1] before the penalty.",
     )
-    parser.add_argument("--depth", type=int, default=None)
-    parser.add_argument("--d-model", type=int, default=None)
-    parser.add_argument("--learning-rate", type=float, default=None)
+    parser.add_argument("--depth", type=training.positive_int, default=None)
+    parser.add_argument("--d-model", type=training.positive_int, default=None)
+    parser.add_argument(
+        "--learning-rate", type=training.positive_float, default=None
+    )
     parser.add_argument(
         "--max-train",
-        type=int,
+        type=training.positive_int,
         default=None,
         help="Use at most this many training examples.",
     )
     parser.add_argument(
         "--max-eval",
-        type=int,
+        type=training.positive_int,
         default=None,
         help="Use at most this many validation and test examples.",
     )
     parser.add_argument(
         "--max-length",
-        type=int,
+        type=training.positive_int,
         default=None,
         help="Token length of ListOps/Text/Retrieval (overrides the preset).",
     )
@@ -81,14 +83,17 @@ def main(argv=None):
 
     import keras
 
-    from applications.lra import models
-    from applications.lra import presets
     from applications.lra import tasks
+    from keras_ssm.models import SSMBackbone
+    from keras_ssm.models import SSMClassifier
+    from keras_ssm.models.recipes import scale_backbone_config
 
     keras.utils.set_random_seed(args.seed)
-    preset = presets.get_preset(args.task, args.model, args.preset)
+    preset = tasks.get_preset(
+        tasks.preset_name(args.task, args.model, args.preset)
+    )
     model_cfg, train_cfg, data_cfg = (
-        preset["model"],
+        preset["model"]["config"],
         preset["training"],
         preset["data"],
     )
@@ -96,9 +101,10 @@ def main(argv=None):
         data_cfg["directory"] = args.data_dir
     if args.max_length is not None:
         data_cfg["max_length"] = args.max_length
-        data_cfg["min_length"] = min(
-            data_cfg.get("min_length", 1), args.max_length
-        )
+        if "min_length" in data_cfg:
+            data_cfg["min_length"] = min(
+                data_cfg["min_length"], args.max_length
+            )
     # Generated tasks: generate only what will be used.
     for key, limit in (
         ("num_train", args.max_train),
@@ -107,9 +113,6 @@ def main(argv=None):
     ):
         if limit is not None and key in data_cfg:
             data_cfg[key] = min(data_cfg[key], limit)
-    for key, value in (("depth", args.depth), ("d_model", args.d_model)):
-        if value is not None:
-            model_cfg[key] = value
     for key, value in (
         ("epochs", args.epochs),
         ("batch_size", args.batch_size),
@@ -117,8 +120,21 @@ def main(argv=None):
     ):
         if value is not None:
             train_cfg[key] = value
+    length = model_cfg["backbone"]["sequence_length"]
+    if "max_length" in data_cfg:
+        length = data_cfg["max_length"]
+    elif "image_size" in data_cfg:
+        length = data_cfg["image_size"] ** 2
+    model_cfg["backbone"] = scale_backbone_config(
+        model_cfg["backbone"],
+        num_layers=args.depth,
+        hidden_dim=args.d_model,
+        sequence_length=length,
+        lipschitz_weight=args.lipschitz,
+        lipschitz_normalize=args.lipschitz_normalize,
+    )
 
-    splits = tasks.load_task_data(args.task, data_cfg, seed=args.seed)
+    splits = tasks.load_task_data(data_cfg, seed=args.seed)
     splits = tasks.truncate_splits(
         splits,
         max_train=args.max_train,
@@ -130,9 +146,8 @@ def main(argv=None):
         splits["validation"],
         splits["test"],
     )
-    if tasks.get_task(args.task).pair:
+    if model_cfg["retrieval"]:
         x_train, x_val, x_test = list(x_train), list(x_val), list(x_test)
-    length = presets.sequence_length(args.task, data_cfg)
     num_train = len(y_train)
     batch_size = train_cfg["batch_size"]
     steps = args.steps_per_epoch or -(-num_train // batch_size)
@@ -147,16 +162,12 @@ def main(argv=None):
     )
 
     with training.data_parallel_scope(args.data_parallel, args.num_devices):
-        model = models.build_classifier(
-            args.task,
-            args.model,
-            sequence_length=length,
-            lipschitz=args.lipschitz,
-            lipschitz_normalize=args.lipschitz_normalize,
-            **model_cfg,
+        backbone = SSMBackbone(**model_cfg["backbone"])
+        model = SSMClassifier(
+            backbone, **{k: v for k, v in model_cfg.items() if k != "backbone"}
         )
-        models.compile_classifier(
-            model, train_cfg, steps_per_epoch=steps, epochs=train_cfg["epochs"]
+        model.compile_from_preset(
+            train_cfg, steps_per_epoch=steps, epochs=train_cfg["epochs"]
         )
         history, seconds = training.fit(
             model,
@@ -187,6 +198,7 @@ def main(argv=None):
             "task": args.task,
             "model": args.model,
             "preset": args.preset,
+            "preset_name": f"{args.model}_{args.task}_{args.preset}",
             "lipschitz": args.lipschitz,
             "sequence_length": length,
             "num_train": num_train,
@@ -207,4 +219,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    training.exit_on_divergence(main)

@@ -5,26 +5,26 @@ Data files are looked up in this order:
 1. `$KERAS_SSM_DATA/<subdir>/<filename>` (default `<repo>/../shared/data`):
    copies a user placed there by hand, e.g. on an offline machine;
 2. the cache, `$KERAS_SSM_CACHE/<subdir>/<filename>` (default
-   `~/.cache/keras_ssm`);
+   `~/.keras/datasets/keras_ssm`);
 3. the canonical URL, downloaded into the cache and checked against the
    checksum its publisher gives (MD5 or SHA-256).
 
 Where a source publishes no checksum (the LRA release archive), the SHA-256
 of the first copy is recorded beside the file and later reads are checked
-against it. The generic parts live in `applications.common.download`.
+against it. The generic parts live in `keras_ssm.datasets.download`.
 """
 
 import os
 import shutil
 import tarfile
 
-from applications.common.download import REPO_ROOT  # noqa: F401
-from applications.common.download import DataUnavailableError  # noqa: F401
-from applications.common.download import cache_dir
-from applications.common.download import cached_download
-from applications.common.download import data_dir
-from applications.common.download import file_digest  # noqa: F401
-from applications.common.download import verify_checksum
+from keras_ssm.datasets.download import REPO_ROOT  # noqa: F401
+from keras_ssm.datasets.download import DataUnavailableError  # noqa: F401
+from keras_ssm.datasets.download import cache_dir
+from keras_ssm.datasets.download import cached_download
+from keras_ssm.datasets.download import data_dir
+from keras_ssm.datasets.download import file_digest  # noqa: F401
+from keras_ssm.datasets.download import verify_checksum
 
 
 def fetch(url, filename, subdir, md5=None, sha256=None, progress=True):
@@ -50,10 +50,12 @@ def fetch(url, filename, subdir, md5=None, sha256=None, progress=True):
 
     Example:
 
-    >>> path = fetch(
-    ...     "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-    ...     "cifar-10-python.tar.gz", "cifar10",
-    ...     md5="c58f30108f718f92721af3b95e74349a")
+    ```python
+    path = fetch(
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        "cifar-10-python.tar.gz", "cifar10",
+        md5="c58f30108f718f92721af3b95e74349a")
+    ```
     """
     local = os.path.join(data_dir(), subdir, filename)
     if os.path.exists(local):

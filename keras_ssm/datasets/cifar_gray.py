@@ -12,8 +12,8 @@ import pickle
 
 import numpy as np
 
-from applications.lra.data import download
-from applications.lra.data.text import split_validation
+from keras_ssm.datasets import lra_files as download
+from keras_ssm.datasets.imdb_bytes import split_validation
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 ARCHIVE = "cifar-10-python.tar.gz"
@@ -73,3 +73,19 @@ def load_image(validation_fraction=0.1, seed=0, url=URL, md5=MD5):
     mean = float(splits["train"][0].mean())
     std = float(splits["train"][0].std()) + 1e-6
     return {k: ((x - mean) / std, y) for k, (x, y) in splits.items()}
+
+
+def load_data(validation_fraction=0.1, seed=0):
+    """CIFAR-10 as grayscale pixel sequences (the LRA Image task).
+
+    Args:
+        validation_fraction: part of the training images held out
+            (seeded).
+        seed: seed of the train/validation split.
+
+    Returns:
+        `(x_train, y_train), (x_val, y_val), (x_test, y_test)`: float32
+        sequences (n, 1024, 1) and int32 labels.
+    """
+    splits = load_image(validation_fraction, seed)
+    return splits["train"], splits["validation"], splits["test"]

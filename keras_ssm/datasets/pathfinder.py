@@ -33,6 +33,7 @@ import math
 import os
 import random
 
+import keras
 import numpy as np
 
 
@@ -227,7 +228,7 @@ def generate_pathfinder(
     Example:
 
     >>> images, labels = generate_pathfinder(8, image_size=32, seed=0)
-    >>> images.shape, labels.mean()
+    >>> images.shape, float(labels.mean())
     ((8, 32, 32), 0.5)
     """
     if image_size < 16:
@@ -319,3 +320,183 @@ def load_release(directory, image_size=32, max_examples=None):
         images[i] = pixels
         labels[i] = int(row[3])
     return images, labels
+
+
+def load_data(
+    image_size=32,
+    contour_length=9,
+    num_train=2000,
+    num_validation=200,
+    num_test=400,
+    seed=0,
+    directory=None,
+    progress=False,
+    as_dataset=False,
+    batch_size=32,
+):
+    """Pathfinder (Path-X at 128 px) splits, generated or from the release.
+
+    Generated images are seeded (split i uses seed `3 * seed + i`) and
+    cached; no network is needed. Pixels become sequences in raster order,
+    standardised with the training split's mean and standard deviation.
+    The defaults are small (the `*_pathfinder_cpu` presets); the LRA sizes
+    are those of the `*_pathfinder_paper` / `*_pathx_paper` presets.
+
+    Args:
+        image_size: 32, 64 or 128 pixels (128: Path-X).
+        contour_length: dashes per path (LRA: 14).
+        num_train: training images.
+        num_validation: validation images.
+        num_test: test images.
+        seed: seed of the generator (and of the release's split).
+        directory: a released `curv_contour_length_*` folder to read
+            instead of generating (split 80/10/10 with `seed`).
+        progress: show a tqdm bar while generating.
+        as_dataset: return `PixelSequences` datasets instead of arrays:
+            they keep the uint8 images (1 byte a pixel instead of 4) and
+            standardise each batch when it is read, for sets that do not
+            fit in memory as float32 (Path-X at the LRA size: 160000
+            images of 128 x 128 pixels).
+        batch_size: the datasets' batch size (with `as_dataset`).
+
+    Returns:
+        `(x_train, y_train), (x_val, y_val), (x_test, y_test)`: float32
+        sequences (n, image_size ** 2, 1) and int labels (1: connected).
+        With `as_dataset`, `(train, val, test)` `PixelSequences` of such
+        `(x, y)` batches (the training set reshuffled every epoch).
+
+    Example:
+
+    >>> (x, y), _, _ = load_data(num_train=4, num_validation=2, num_test=2)
+    >>> x.shape
+    (4, 1024, 1)
+    """
+    from keras_ssm.datasets.generated import cached
+
+    if directory:
+        images, labels = load_release(directory, image_size)
+        order = np.random.default_rng(seed).permutation(len(labels))
+        n_val = n_test = len(labels) // 10
+        parts = {
+            "test": order[:n_test],
+            "validation": order[n_test : n_test + n_val],
+            "train": order[n_test + n_val :],
+        }
+        splits = {k: (images[v], labels[v]) for k, v in parts.items()}
+    else:
+        sizes = (num_train, num_validation, num_test)
+        params = {"image_size": image_size, "contour_length": contour_length}
+
+        def make():
+            return {
+                split: generate_pathfinder(
+                    n, seed=seed * 3 + i, progress=progress, **params
+                )
+                for i, (split, n) in enumerate(
+                    zip(("train", "validation", "test"), sizes)
+                )
+            }
+
+        splits = cached(
+            "pathfinder",
+            {**params, "sizes": list(sizes), "seed": seed},
+            make,
+        )
+    train_images = splits["train"][0]
+    if as_dataset:
+        mean, std = _pixel_statistics(train_images)
+        return tuple(
+            PixelSequences(
+                *splits[split],
+                mean=mean,
+                std=std,
+                batch_size=batch_size,
+                shuffle=split == "train",
+                seed=seed,
+            )
+            for split in ("train", "validation", "test")
+        )
+    mean = float(train_images.mean()) / 255.0
+    std = float((train_images / 255.0).std()) + 1e-6
+    out = [(images_to_sequences(train_images), splits["train"][1])]
+    for split in ("validation", "test"):
+        x, y = splits[split]
+        out.append((images_to_sequences(x, mean, std), y))
+    return tuple(out)
+
+
+def _pixel_statistics(images, chunk=1024):
+    """Mean and std (+1e-6) of the pixels / 255, without a float copy."""
+    total = squares = 0.0
+    for start in range(0, len(images), chunk):
+        block = images[start : start + chunk].astype("float64") / 255.0
+        total += block.sum()
+        squares += np.square(block).sum()
+    count = images.size
+    mean = total / count
+    return float(mean), float(
+        np.sqrt(max(squares / count - mean**2, 0.0))
+    ) + 1e-6
+
+
+class PixelSequences(keras.utils.PyDataset):
+    """Batches of standardised pixel sequences read from uint8 images.
+
+    Args:
+        images: uint8 images (n, height, width).
+        labels: labels (n,).
+        mean: pixel mean (of pixels / 255) to subtract.
+        std: pixel standard deviation to divide by.
+        batch_size: images per batch; the last batch may be smaller.
+        shuffle: reshuffle the order at the start of every epoch.
+        seed: seed of the shuffling.
+        **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` of
+            `keras.utils.PyDataset`.
+    """
+
+    def __init__(
+        self,
+        images,
+        labels,
+        mean,
+        std,
+        batch_size=32,
+        shuffle=False,
+        seed=0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if len(images) != len(labels):
+            raise ValueError(
+                f"`images` ({len(images)}) and `labels` ({len(labels)}) "
+                "must have the same length."
+            )
+        if isinstance(batch_size, bool) or int(batch_size) < 1:
+            raise ValueError(
+                f"`batch_size` must be a positive integer, got {batch_size!r}."
+            )
+        self.images, self.labels = images, np.asarray(labels)
+        self.mean, self.std = float(mean), float(std)
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self._rng = np.random.default_rng(seed)
+        self._order = np.arange(len(self.labels))
+        if self.shuffle:
+            self._rng.shuffle(self._order)
+
+    def __len__(self):
+        return -(-len(self.labels) // self.batch_size)
+
+    def __getitem__(self, index):
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} out of range [0, {len(self)}).")
+        rows = self._order[
+            index * self.batch_size : (index + 1) * self.batch_size
+        ]
+        rows = np.sort(rows)  # faster reads from a memory-mapped array
+        x = images_to_sequences(self.images[rows], self.mean, self.std)
+        return x, self.labels[rows]
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self._rng.shuffle(self._order)

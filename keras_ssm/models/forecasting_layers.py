@@ -1,7 +1,7 @@
-"""Small layers the forecasters share: window normalisation, horizon head.
+"""Layers the forecasters share: window normalisation, horizon head.
 
-They are registered under the package "keras_ssm", like the library's
-layers, so that saved forecasters load again with `keras.saving.load_model`.
+Registered under the package "keras_ssm" (with the names they were saved
+under before, so that saved forecasters keep loading).
 """
 
 import keras
@@ -165,19 +165,3 @@ class DecoderSeed(keras.layers.Layer):
         config = super().get_config()
         config.update({"label_len": self.label_len, "h": self.h})
         return config
-
-
-def lipschitz_layer(weight, name="lipschitz"):
-    """`keras_ssm.layers.LipschitzRegularization(weight)`, imported lazily.
-
-    The layer is identity and adds weight * L_Lip of its input to the loss.
-    """
-    try:
-        from keras_ssm.layers import LipschitzRegularization
-    except ImportError as error:
-        raise ImportError(
-            "Lipschitz regularisation needs "
-            "keras_ssm.layers.LipschitzRegularization, which this keras_ssm "
-            "does not provide yet; run without --lipschitz."
-        ) from error
-    return LipschitzRegularization(weight=weight, name=name)

@@ -4,9 +4,12 @@ import keras
 import numpy as np
 import pytest
 
-from applications.lra import models
-from applications.lra import presets
 from keras_ssm.layers import ETSMLPBlock
+from keras_ssm.layers.ces import REFERENCE_RINGS
+from keras_ssm.models import SSMClassifier
+from keras_ssm.models import get_preset
+from keras_ssm.models import list_presets
+from keras_ssm.models import training_recipe
 from tests.helpers import to_numpy
 
 ETSMLP = ("etsmlp", "etsmlp_gate")
@@ -53,31 +56,29 @@ def _inputs(task, batch_size=2):
     return [tokens, tokens[::-1].copy()] if task == "retrieval" else tokens
 
 
-def _layers(model):
-    """The layers of the classifier's encoder (a sub-model for pairs)."""
-    names = [layer.name for layer in model.layers]
-    return (
-        model.get_layer("encoder").layers
-        if "encoder" in names
-        else model.layers
-    )
+def _training(task, backbone, size="paper"):
+    return get_preset(f"{backbone}_{task}_{size}")["training"]
+
+
+def _backbone(task, backbone, size="paper"):
+    config = get_preset(f"{backbone}_{task}_{size}")["model"]["config"]
+    return config["backbone"]
 
 
 @pytest.mark.parametrize("backbone", ETSMLP)
 @pytest.mark.parametrize("task", LRA_TASKS)
 def test_etsmlp_paper_presets_match_the_reference(task, backbone):
     names, depth, width, hidden, norm, dropout, *ring = REFERENCE[task]
-    preset = presets.get_preset(task, backbone, "paper")
-    model = preset["model"]
-    assert (
-        presets.reference_architecture(task, backbone)
-        == names[backbone == "etsmlp_gate"]
-    )
-    assert (model["depth"], model["d_model"]) == (depth, width)
-    assert model["hidden_ratio"] * width == hidden
+    preset = get_preset(f"{backbone}_{task}_paper")
+    model = preset["model"]["config"]["backbone"]
+    assert names[backbone == "etsmlp_gate"] in preset["source"]
+    assert (model["num_layers"], model["hidden_dim"]) == (depth, width)
+    assert model["intermediate_dim"] == hidden
     assert (model["norm"], model["dropout"]) == (norm, dropout)
     assert model["bidirectional"] is True
-    assert model["layer_kwargs"] == {
+    # The CES layer's reference rings are the presets' (one source).
+    assert REFERENCE_RINGS[task] == tuple(ring)
+    assert model["block_kwargs"] == {
         **dict(zip(("r_min", "r_max", "max_phase"), ring)),
         "dt_min": 1e-3,
         "dt_max": 0.1,
@@ -88,7 +89,7 @@ def test_etsmlp_paper_presets_match_the_reference(task, backbone):
 
 
 def test_listops_training_follows_the_reference_command():
-    training = presets.get_preset("listops", "etsmlp", "paper")["training"]
+    training = _training("listops", "etsmlp")
     assert training == {
         "learning_rate": 0.01,
         "ssm_learning_rate": None,
@@ -104,8 +105,8 @@ def test_listops_training_follows_the_reference_command():
         "decay_ssm_parameters": True,  # fairseq's Adam decays every weight
     }
     # Settings not in the reference stay from the S4 table.
-    text = presets.get_preset("text", "etsmlp_gate", "paper")["training"]
-    s4d = presets.get_preset("text", "s4d", "paper")["training"]
+    text = _training("text", "etsmlp_gate")
+    s4d = _training("text", "s4d")
     for key in (
         "learning_rate",
         "weight_decay",
@@ -115,11 +116,12 @@ def test_listops_training_follows_the_reference_command():
         "warmup_steps",
     ):
         assert text[key] == s4d[key]
-    mnist = presets.get_preset("mnist", "etsmlp_gate", "paper")["model"]
-    image = presets.get_preset("image", "etsmlp_gate", "paper")["model"]
+    mnist = _backbone("mnist", "etsmlp_gate")
+    image = _backbone("image", "etsmlp_gate")
+    mnist.pop("sequence_length"), image.pop("sequence_length")
     assert mnist == image
-    with pytest.raises(ValueError, match="backbone"):
-        presets.reference_architecture("listops", "s4d")
+    with pytest.raises(ValueError, match="preset"):
+        get_preset("s4d_listops_huge")
 
 
 @pytest.mark.parametrize("backbone", ETSMLP)
@@ -127,13 +129,16 @@ def test_listops_training_follows_the_reference_command():
 def test_etsmlp_paper_presets_build(task, backbone):
     # Full-size builds cost ~10 s each under JAX on a busy CPU: keep every
     # block setting and shrink only depth and width.
-    config = presets.get_preset(task, backbone, "paper")["model"]
-    config.update(depth=2, d_model=16)
-    model = models.build_classifier(
-        task, backbone, sequence_length=LENGTH, **config
+    model = SSMClassifier.from_preset(
+        f"{backbone}_{task}_paper",
+        num_layers=2,
+        hidden_dim=16,
+        sequence_length=LENGTH,
     )
     blocks = [
-        layer for layer in _layers(model) if isinstance(layer, ETSMLPBlock)
+        layer
+        for layer in model.backbone.layers
+        if isinstance(layer, ETSMLPBlock)
     ]
     _, _, width, hidden, norm, _, r_min, r_max, max_phase = REFERENCE[task]
     assert len(blocks) == 2
@@ -167,7 +172,7 @@ S4_WARMUP = {
 
 @pytest.mark.parametrize("task", LRA_TASKS)
 def test_s4d_paper_presets_warm_up_as_the_reference(task):
-    training = presets.get_preset(task, "s4d", "paper")["training"]
+    training = _training(task, "s4d")
     key, value = S4_WARMUP[task]
     assert training["schedule"] == "cosine"
     assert training[key] == value
@@ -183,9 +188,8 @@ def test_compiled_schedules_follow_the_presets():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(10)])
     # ETSMLP ListOps: linear warm-up over 3000 steps, linear decay to 0 at
     # 60 x 1500 = 90000 steps, Adam beta_2 0.98, clipping at norm 1.
-    training = presets.get_preset("listops", "etsmlp", "paper")["training"]
-    models.compile_classifier(model, training, steps_per_epoch=1500)
-    optimizer = model.optimizer
+    recipe = training_recipe("etsmlp_listops_paper", steps_per_epoch=1500)
+    optimizer = recipe["optimizer"]
     np.testing.assert_allclose(
         _learning_rates(optimizer, [0, 1500, 3000, 46500, 90000]),
         [0.0, 0.005, 0.01, 0.005, 0.0],
@@ -194,14 +198,94 @@ def test_compiled_schedules_follow_the_presets():
     assert optimizer.beta_2 == 0.98 and optimizer.clipnorm == 1.0
     assert optimizer.decay_ssm_parameters
     # S4D Retrieval: one epoch (here 100 steps) of warm-up, cosine to 0.
-    training = presets.get_preset("retrieval", "s4d", "paper")["training"]
-    models.compile_classifier(model, training, steps_per_epoch=100)
+    training = _training("retrieval", "s4d")
+    model.compile(optimizer=training_recipe(training, 100)["optimizer"])
     total = 100 * training["epochs"]
     rates = _learning_rates(model.optimizer, [50, 100, total])
     np.testing.assert_allclose(rates, [0.005, 0.01, 0.0], atol=1e-7)
     assert model.optimizer.beta_2 == 0.999 and model.optimizer.clipnorm is None
     assert not model.optimizer.decay_ssm_parameters
     # A smoke run shorter than the warm-up still compiles and trains.
-    training = presets.get_preset("listops", "s4d", "paper")["training"]
-    models.compile_classifier(model, training, steps_per_epoch=2, epochs=1)
+    recipe = training_recipe("s4d_listops_paper", steps_per_epoch=2, epochs=1)
+    model.compile(optimizer=recipe["optimizer"])
     assert _learning_rates(model.optimizer, [1])[0] == pytest.approx(0.01)
+
+
+def test_presets_follow_the_s4_table():
+    listops = get_preset("s4d_listops_paper")
+    backbone = listops["model"]["config"]["backbone"]
+    assert (backbone["num_layers"], backbone["hidden_dim"]) == (8, 128)
+    assert backbone["norm"] == "batch" and backbone["d_state"] == 64
+    assert listops["training"]["batch_size"] == 50
+    assert listops["training"]["weight_decay"] == 0.05
+    assert listops["data"]["max_length"] == 2000
+    pathx = get_preset("s4d_pathx_paper")["model"]["config"]["backbone"]
+    assert pathx["block_kwargs"] == {"dt_min": 1e-4, "dt_max": 1e-2}
+    assert pathx["sequence_length"] == 128 * 128
+    cpu = _backbone("listops", "etsmlp_gate", "cpu")
+    assert cpu["hidden_dim"] < backbone["hidden_dim"]
+    for name in list_presets():
+        assert get_preset(name)["source"]
+
+
+def test_every_cli_configuration_is_a_preset():
+    from applications.forecasting.experiment import MODELS
+    from applications.forecasting.experiment import ForecastConfig
+    from applications.lra import tasks
+
+    names = set(list_presets())
+    for task in tasks.TASKS:
+        for backbone in tasks.BACKBONES:
+            for size in tasks.PRESET_SIZES:
+                assert tasks.preset_name(task, backbone, size) in names
+    for data in ("etth1", "etth2", "ettm1", "ettm2"):
+        for model in MODELS:
+            assert {f"{model}_{data}_cpu", f"{model}_{data}_base"} <= names
+    # The forecasting CLI's defaults are the `base` presets.
+    defaults = ForecastConfig()
+    base = get_preset("s4d_etth1_base")
+    backbone = base["model"]["config"]["backbone"]
+    assert base["data"]["input_size"] == defaults.input_size
+    assert backbone["hidden_dim"] == defaults.d_model
+    assert backbone["d_state"] == defaults.d_state
+    assert backbone["num_layers"] == defaults.num_layers
+    assert base["training"]["learning_rate"] == defaults.learning_rate
+    assert base["training"]["epochs"] == defaults.epochs
+
+
+@pytest.mark.parametrize("name", list_presets())
+def test_every_preset_builds(name):
+    """Each preset builds (scaled down: one block of width 8, 16 steps)."""
+    from keras_ssm.models import from_preset
+
+    entry = get_preset(name)
+    if "backbone" in entry["model"]["config"]:
+        overrides = {}
+        if entry["model"]["config"]["backbone"]["block_type"] == "mamba2":
+            # Width 8 -> an inner width of 16: heads of 8.
+            overrides["block_kwargs"] = {"headdim": 8}
+        model = from_preset(
+            name, num_layers=1, hidden_dim=8, sequence_length=None, **overrides
+        )
+        if entry["model"]["class"] == "SSMClassifier":
+            config = entry["model"]["config"]["backbone"]
+            assert model.backbone.block_type == config["block_type"]
+            assert model.num_classes == entry["model"]["config"]["num_classes"]
+    else:
+        model = from_preset(name, hidden_dim=8, num_layers=1, input_size=16)
+    assert model.count_params() > 0
+
+
+def test_from_preset_loads_weights_and_round_trips(tmp_path):
+    model = SSMClassifier.from_preset("s4d_listops_cpu", num_layers=1)
+    tokens = np.random.default_rng(0).integers(1, 17, (2, 64)).astype("int32")
+    path = str(tmp_path / "listops.weights.h5")
+    model.save_weights(path)
+    restored = SSMClassifier.from_preset(
+        "s4d_listops_cpu", weights=path, num_layers=1
+    )
+    np.testing.assert_allclose(
+        to_numpy(restored(tokens)), to_numpy(model(tokens)), atol=1e-6
+    )
+    with pytest.raises(ValueError, match="SSMForecaster"):
+        SSMClassifier.from_preset("s4d_etth1_cpu")

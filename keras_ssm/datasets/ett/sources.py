@@ -12,7 +12,8 @@ Lookup order for a data set `name` (e.g. "ETTh1"):
 2. the environment variable `KERAS_SSM_DATA` (default `<repo>/../shared/data`),
    with the same two layouts;
 3. the download cache (`$KERAS_SSM_CACHE/forecasting`, by default
-   `~/.cache/keras_ssm/forecasting`, or `cache_dir`), then the canonical
+   `~/.keras/datasets/keras_ssm/forecasting`, or `cache_dir`), then the
+   canonical
    download URL, if the data set has one and `download=True`. Files with a
    known SHA-256 are verified.
 """
@@ -21,7 +22,7 @@ import os
 
 # Imported as a module: `resolve_csv` has arguments named `data_dir` and
 # `download`.
-from applications.common import download as common_download
+from keras_ssm.datasets import download as common_download
 
 ETDATASET_URL = (
     "https://raw.githubusercontent.com/zhouhaoyi/ETDataset/main/ETT-small/"
@@ -96,7 +97,9 @@ def resolve_csv(name, data_dir=None, cache_dir=None, download=True):
 
     Example:
 
-    >>> path = resolve_csv("ETTh1", data_dir="/data/ETT-small")
+    ```python
+    path = resolve_csv("ETTh1", data_dir="/data/ETT-small")
+    ```
     """
     tried = []
     for directory in (data_dir, default_data_root()):

@@ -14,8 +14,8 @@ import sys
 
 import numpy as np
 
-from applications.lra.data import download
-from applications.lra.data.text import encode_bytes
+from keras_ssm.datasets import lra_files as download
+from keras_ssm.datasets.imdb_bytes import encode_bytes
 
 RELEASE_URL = "https://storage.googleapis.com/long-range-arena/lra_release.gz"
 RELEASE_ARCHIVE = "lra_release.gz"
@@ -84,3 +84,21 @@ def release_directory(subdir, url=RELEASE_URL):
         "lra_release",
     )
     return os.path.join(root, "lra_release", subdir)
+
+
+def load_data(max_length=4000, directory=None):
+    """AAN citation pairs (the LRA Retrieval task) as byte ids.
+
+    Args:
+        max_length: bytes per document (LRA: 4000).
+        directory: the release's `tsv_data` folder; default: the LRA
+            release archive from `$KERAS_SSM_DATA/lra_release/`, the cache
+            or the download.
+
+    Returns:
+        `(x_train, y_train), (x_val, y_val), (x_test, y_test)` where each
+        x is a pair `(documents_1, documents_2)` of int32 ids
+        (n, max_length) and y the int32 labels (1: one cites the other).
+    """
+    splits = load_retrieval(length=max_length, directory=directory)
+    return splits["train"], splits["validation"], splits["test"]

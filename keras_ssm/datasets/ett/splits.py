@@ -78,8 +78,11 @@ class Standardizer:
 
     Example:
 
-    >>> scaler = Standardizer.fit(values[:8640])
-    >>> z = scaler.transform(values)
+    >>> import numpy as np
+    >>> values = np.arange(8.0).reshape(4, 2)
+    >>> scaler = Standardizer.fit(values[:2])
+    >>> scaler.transform(values)[:, 0].tolist()
+    [-1.0, 1.0, 3.0, 5.0]
     """
 
     def __init__(self, mean, std):

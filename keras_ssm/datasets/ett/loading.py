@@ -4,12 +4,12 @@ import dataclasses
 
 import numpy as np
 
-from applications.forecasting.data.sources import dataset_kind
-from applications.forecasting.data.sources import resolve_csv
-from applications.forecasting.data.splits import SPLITS
-from applications.forecasting.data.splits import Standardizer
-from applications.forecasting.data.splits import split_borders
-from applications.forecasting.data.windows import ForecastWindows
+from keras_ssm.datasets.ett.sources import dataset_kind
+from keras_ssm.datasets.ett.sources import resolve_csv
+from keras_ssm.datasets.ett.splits import SPLITS
+from keras_ssm.datasets.ett.splits import Standardizer
+from keras_ssm.datasets.ett.splits import split_borders
+from keras_ssm.datasets.ett.windows import ForecastWindows
 
 FEATURE_MODES = ("S", "M", "MS")
 
@@ -128,8 +128,10 @@ def load_forecasting_data(
 
     Example:
 
-    >>> data = load_forecasting_data("ETTh1", "S", input_size=96, h=24)
-    >>> model.fit(data.train, validation_data=data.val)
+    ```python
+    data = load_forecasting_data("ETTh1", "S", input_size=96, h=24)
+    model.fit(data.train, validation_data=data.val)
+    ```
     """
     path = path or resolve_csv(name, data_dir, cache_dir, download)
     columns, values = read_series_csv(path)
@@ -165,4 +167,65 @@ def load_forecasting_data(
         columns=columns,
         target_columns=target_columns,
         path=path,
+    )
+
+
+def load_data(
+    name="ETTh1",
+    features="S",
+    input_size=96,
+    horizon=24,
+    target="OT",
+    data_dir=None,
+    download=True,
+):
+    """ETT windows with the Informer splits and training-only scaling.
+
+    Rows are split 12 / 4 / 4 months (Zhou et al., Informer, AAAI 2021;
+    other CSVs 70/10/20), standardised with the statistics of the training
+    rows, and cut into every window of `input_size` inputs followed by
+    `horizon` targets (validation and test windows reach back into the
+    previous split). The CSV is looked up in `data_dir`, then
+    `$KERAS_SSM_DATA` (`<dir>/<name>.csv` or `<dir>/ETT-small/<name>.csv`),
+    then the cache, then downloaded and checked against its SHA-256.
+
+    Args:
+        name: "ETTh1", "ETTh2", "ETTm1", "ETTm2", or the stem of a CSV of
+            the same format found locally.
+        features: "S" (the target alone), "M" (all series in and out) or
+            "MS" (all in, the target out).
+        input_size: input window length.
+        horizon: forecast horizon.
+        target: the predicted column for "S" and "MS".
+        data_dir: a directory to look in first.
+        download: allow downloading the ETT files.
+
+    Returns:
+        `(x_train, y_train), (x_val, y_val), (x_test, y_test), scaler`:
+        float32 windows (n, input_size, inputs) and targets (n, horizon,
+        targets) on the standardised scale, in time order, and the
+        `Standardizer` (`scaler.inverse_transform(y, columns)` maps back).
+
+    Example:
+
+    ```python
+    (x_train, y_train), val, test, scaler = load_data(
+        "ETTh1", features="S", input_size=96, horizon=24
+    )
+    ```
+    """
+    data = load_forecasting_data(
+        name,
+        features,
+        target,
+        input_size=input_size,
+        h=horizon,
+        data_dir=data_dir,
+        download=download,
+    )
+    return (
+        data.train.arrays(),
+        data.val.arrays(),
+        data.test.arrays(),
+        data.scaler,
     )

@@ -276,3 +276,78 @@ def load_release(directory, length=2000):
         split: load_tsv(os.path.join(directory, f"basic_{name}.tsv"), length)
         for split, name in splits.items()
     }
+
+
+def load_data(
+    num_train=4000,
+    num_validation=400,
+    num_test=1000,
+    min_length=10,
+    max_length=64,
+    max_depth=10,
+    max_args=10,
+    seed=0,
+    directory=None,
+    progress=False,
+):
+    """ListOps splits, generated with the LRA procedure (or the LRA TSVs).
+
+    Generation is seeded (split i uses seed `3 * seed + i`, so the splits
+    are independent streams) and cached under the cache directory
+    (`$KERAS_SSM_CACHE`, by default `~/.keras/datasets/keras_ssm`); it
+    needs no network. The defaults are small (the `*_listops_cpu`
+    presets); the LRA sizes are those of the `*_listops_paper` presets
+    (96000 / 2000 / 2000 expressions of 500 to 2000 tokens).
+
+    Args:
+        num_train: training expressions.
+        num_validation: validation expressions.
+        num_test: test expressions.
+        min_length: shortest expression, in tokens.
+        max_length: longest expression; also the padded length.
+        max_depth: deepest operator nesting.
+        max_args: most arguments per operator.
+        seed: seed of the generator.
+        directory: a released LRA folder of `basic_{train,val,test}.tsv` to
+            read instead of generating (sizes and lengths other than
+            `max_length` are then the release's).
+        progress: show a tqdm bar while generating.
+
+    Returns:
+        `(x_train, y_train), (x_val, y_val), (x_test, y_test)`: int32 token
+        ids (n, max_length), 0 being padding, and int32 labels 0-9.
+
+    Example:
+
+    >>> (x_train, y_train), _, _ = load_data(
+    ...     num_train=8, num_validation=2, num_test=2, max_length=32)
+    >>> x_train.shape, x_train.dtype.name
+    ((8, 32), 'int32')
+    """
+    from keras_ssm.datasets.generated import as_tuples
+    from keras_ssm.datasets.generated import cached
+
+    if directory:
+        return as_tuples(load_release(directory, max_length))
+    sizes = (num_train, num_validation, num_test)
+    params = {
+        "min_length": min_length,
+        "max_length": max_length,
+        "max_depth": max_depth,
+        "max_args": max_args,
+    }
+
+    def make():
+        return {
+            split: generate_listops(
+                n, seed=seed * 3 + i, progress=progress, **params
+            )
+            for i, (split, n) in enumerate(
+                zip(("train", "validation", "test"), sizes)
+            )
+        }
+
+    splits = cached(
+        "listops", {**params, "sizes": list(sizes), "seed": seed}, make
+    )
+    return as_tuples(splits)

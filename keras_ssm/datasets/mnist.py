@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from applications.lra.data import download
+from keras_ssm.datasets import lra_files as download
 
 SOURCES = {
     "fashion-mnist": {
@@ -108,9 +108,11 @@ def load_sequential_mnist(
 
     Example:
 
-    >>> splits = load_sequential_mnist("fashion-mnist", max_train=1000)
-    >>> splits["train"][0].shape
-    (900, 784, 1)
+    ```python
+    splits = load_sequential_mnist("fashion-mnist", max_train=1000)
+    splits["train"][0].shape
+    # (900, 784, 1)
+    ```
     """
     if name not in SOURCES:
         raise ValueError(
@@ -164,3 +166,24 @@ def load_sequential_mnist(
         ),
         "test": (standardise(to_sequences(test_images)), test_labels),
     }
+
+
+def load_data(permuted=False, max_train=None, max_test=None, seed=0):
+    """Sequential (or permuted) MNIST: 784-step pixel sequences.
+
+    Args:
+        permuted: apply one fixed, seeded pixel permutation.
+        max_train: keep at most this many training images (10% of them
+            are the validation split).
+        max_test: keep at most this many test images.
+        seed: seed of the split and of the permutation.
+
+    Returns:
+        `(x_train, y_train), (x_val, y_val), (x_test, y_test)`: float32
+        (n, 784, 1) standardised with the training statistics, int32
+        labels.
+    """
+    splits = load_sequential_mnist(
+        "mnist", permuted, max_train=max_train, max_test=max_test, seed=seed
+    )
+    return splits["train"], splits["validation"], splits["test"]

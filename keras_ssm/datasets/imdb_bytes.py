@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from applications.lra.data import download
+from keras_ssm.datasets import lra_files as download
 
 URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 ARCHIVE = "aclImdb_v1.tar.gz"
@@ -83,3 +83,23 @@ def split_validation(train, test, validation_fraction, seed):
         "validation": (x[val], y[val]),
         "test": test,
     }
+
+
+def load_data(max_length=4096, validation_fraction=0.1, seed=0):
+    """IMDB reviews as byte ids (the LRA Text task), downloaded once.
+
+    Looks for `aclImdb_v1.tar.gz` under `$KERAS_SSM_DATA/imdb/`, then in the
+    cache, then downloads it (checked against its SHA-256).
+
+    Args:
+        max_length: bytes per review (padded or truncated; LRA: 4096).
+        validation_fraction: part of the training reviews held out
+            (seeded).
+        seed: seed of the train/validation split.
+
+    Returns:
+        `(x_train, y_train), (x_val, y_val), (x_test, y_test)`: int32 ids
+        (n, max_length), 0 padding and byte b as b + 1, and int32 labels.
+    """
+    splits = load_text(max_length, validation_fraction, seed)
+    return splits["train"], splits["validation"], splits["test"]

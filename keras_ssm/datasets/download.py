@@ -1,6 +1,6 @@
 """Data files from the web: a cache, checksums and a clear offline error.
 
-Shared by the LRA and forecasting data modules. A download is written to
+Shared by every loader of `keras_ssm.datasets`. A download is written to
 `<target>.part` and renamed to `target` only once its checksum passes, so an
 interrupted or corrupt download never looks like a cached file. Files whose
 publisher gives no checksum can be trusted on first use: the SHA-256 of the
@@ -32,7 +32,8 @@ def data_dir():
     """Directory of hand-placed data files.
 
     Returns:
-        `$KERAS_SSM_DATA`, by default `<repo>/../shared/data`, absolute.
+        `$KERAS_SSM_DATA`, by default `<repo>/../shared/data` (beside a
+        clone of the repository), absolute.
     """
     default = os.path.join(REPO_ROOT, os.pardir, "shared", "data")
     return os.path.abspath(os.environ.get("KERAS_SSM_DATA", default))
@@ -42,9 +43,12 @@ def cache_dir():
     """Directory of downloaded and generated files (created if missing).
 
     Returns:
-        `$KERAS_SSM_CACHE`, by default `~/.cache/keras_ssm`, absolute.
+        `$KERAS_SSM_CACHE`, by default `~/.keras/datasets/keras_ssm` (beside
+        the `keras.datasets` downloads), absolute.
     """
-    default = os.path.join(os.path.expanduser("~"), ".cache", "keras_ssm")
+    default = os.path.join(
+        os.path.expanduser("~"), ".keras", "datasets", "keras_ssm"
+    )
     path = os.path.abspath(os.environ.get("KERAS_SSM_CACHE", default))
     os.makedirs(path, exist_ok=True)
     return path
@@ -124,8 +128,10 @@ def download(url, target, md5=None, sha256=None, progress=False, hint=None):
 
     Example:
 
-    >>> download("file:///tmp/a.csv", "/tmp/cache/a.csv")
-    '/tmp/cache/a.csv'
+    ```python
+    download("file:///tmp/a.csv", "/tmp/cache/a.csv")
+    # '/tmp/cache/a.csv'
+    ```
     """
     os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
     partial = f"{target}.part"
@@ -176,10 +182,12 @@ def cached_download(
 
     Example:
 
-    >>> path = cached_download(
-    ...     "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-    ...     os.path.join(cache_dir(), "cifar10", "cifar-10-python.tar.gz"),
-    ...     md5="c58f30108f718f92721af3b95e74349a")
+    ```python
+    path = cached_download(
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        os.path.join(cache_dir(), "cifar10", "cifar-10-python.tar.gz"),
+        md5="c58f30108f718f92721af3b95e74349a")
+    ```
     """
     if os.path.exists(target):
         verify_checksum(target, md5, sha256, trust_first_use=trust_first_use)

@@ -29,8 +29,10 @@ class ForecastWindows(keras.utils.PyDataset):
 
     Example:
 
-    >>> train = ForecastWindows(z, z[:, -1:], input_size=96, h=24)
-    >>> x, y = train[0]  # (32, 96, 7), (32, 24, 1)
+    ```python
+    train = ForecastWindows(z, z[:, -1:], input_size=96, h=24)
+    x, y = train[0]  # (32, 96, 7), (32, 24, 1)
+    ```
     """
 
     def __init__(

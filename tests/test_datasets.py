@@ -1,0 +1,136 @@
+"""keras_ssm.datasets: load_data shapes, dtypes, seeding and caching."""
+
+import os
+
+import numpy as np
+import pytest
+
+from keras_ssm import datasets
+from tests.conftest import shared_data_dir
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_SSM_CACHE", str(tmp_path / "cache"))
+
+
+def _offline(monkeypatch):
+    """Any download attempt fails the test."""
+    import urllib.request
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("load_data tried the network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+
+
+def test_listops_is_generated_offline_seeded_and_cached(tmp_path, monkeypatch):
+    _offline(monkeypatch)
+    sizes = {"num_train": 12, "num_validation": 4, "num_test": 4}
+    first = datasets.listops.load_data(max_length=32, seed=1, **sizes)
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = first
+    assert x_train.shape == (12, 32) and x_val.shape == (4, 32)
+    assert x_train.dtype == np.int32 and y_train.min() >= 0
+    assert y_train.max() <= 9 and x_test.shape == (4, 32)
+    cached = os.listdir(tmp_path / "cache" / "generated")
+    assert len(cached) == 1
+    again = datasets.listops.load_data(max_length=32, seed=1, **sizes)
+    for (a, b), (c, d) in zip(first, again):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+    other = datasets.listops.load_data(max_length=32, seed=2, **sizes)
+    assert not np.array_equal(other[0][0], x_train)
+
+
+def test_pathfinder_is_generated_as_standardised_sequences(monkeypatch):
+    _offline(monkeypatch)
+    (x, y), (x_val, _), _ = datasets.pathfinder.load_data(
+        num_train=6, num_validation=2, num_test=2
+    )
+    assert x.shape == (6, 1024, 1) and x.dtype == np.float32
+    assert x_val.shape == (2, 1024, 1)
+    assert abs(float(x.mean())) < 1e-4 and set(np.unique(y)) <= {0, 1}
+
+
+def test_load_preset_data_uses_the_preset_sizes(monkeypatch):
+    _offline(monkeypatch)
+    train, val, test = datasets.load_preset_data(
+        "s4d_listops_cpu", num_train=8, num_validation=2, num_test=2
+    )
+    assert train[0].shape == (8, 64)
+
+
+@pytest.fixture
+def shared_data(monkeypatch):
+    root = shared_data_dir()
+    if not os.path.isdir(os.path.join(root, "ETT-small")):
+        pytest.skip("the shared ETT data is not available")
+    monkeypatch.setenv("KERAS_SSM_DATA", root)
+    return root
+
+
+def test_ett_windows_with_informer_splits(shared_data, monkeypatch):
+    _offline(monkeypatch)
+    train, val, test, scaler = datasets.ett.load_data(
+        "ETTh1", features="S", input_size=96, horizon=24
+    )
+    (x_train, y_train), (x_val, _), (x_test, y_test) = train, val, test
+    # Informer's ETTh borders: 8640 training rows, 2880 + 96 per eval set.
+    assert x_train.shape == (8640 - 96 - 24 + 1, 96, 1)
+    assert y_train.shape == (8521, 24, 1) and x_val.shape[0] == 2880 - 24 + 1
+    assert x_test.shape == (2857, 96, 1) and x_train.dtype == np.float32
+    # Training-only standardisation: the training rows have mean 0, std 1.
+    rows = np.concatenate(
+        [x_train[:, 0, 0], x_train[-1, 1:, 0], y_train[-1, :, 0]]
+    )
+    assert rows.shape == (8640,)
+    assert abs(rows.mean()) < 1e-4 and abs(rows.std() - 1) < 1e-4
+    # The targets continue the inputs.
+    np.testing.assert_array_equal(x_train[1, -1], y_train[0, 0])
+    original = scaler.inverse_transform(y_test[:1, :, 0], columns=[0])
+    assert np.all(np.isfinite(original))
+
+
+def test_sequential_fashion_mnist_from_the_shared_copy(monkeypatch):
+    root = shared_data_dir()
+    if not os.path.isdir(os.path.join(root, "fashion-mnist")):
+        pytest.skip("the shared Fashion-MNIST data is not available")
+    monkeypatch.setenv("KERAS_SSM_DATA", root)
+    _offline(monkeypatch)
+    (x, y), (x_val, _), (x_test, _) = datasets.fashion_mnist.load_data(
+        permuted=True, max_train=50, max_test=10
+    )
+    assert x.shape == (45, 784, 1) and x_val.shape == (5, 784, 1)
+    assert x_test.shape == (10, 784, 1) and y.dtype == np.int32
+
+
+def test_pathfinder_as_dataset_reads_the_same_standardised_pixels(
+    monkeypatch,
+):
+    _offline(monkeypatch)
+    sizes = {"num_train": 6, "num_validation": 3, "num_test": 2}
+    arrays = datasets.pathfinder.load_data(**sizes)
+    train, val, test = datasets.pathfinder.load_data(
+        as_dataset=True, batch_size=2, **sizes
+    )
+    assert len(train) == 3 and len(val) == 2 and len(test) == 1
+    x = np.concatenate([val[i][0] for i in range(len(val))])
+    y = np.concatenate([val[i][1] for i in range(len(val))])
+    np.testing.assert_allclose(x, arrays[1][0], atol=1e-4)
+    np.testing.assert_array_equal(y, arrays[1][1])
+    seen = np.concatenate([train[i][1] for i in range(len(train))])
+    assert sorted(seen) == sorted(arrays[0][1])  # shuffled, not lost
+
+
+def test_forecaster_preset_trains_on_ett(shared_data, monkeypatch):
+    from keras_ssm.models import SSMForecaster
+
+    _offline(monkeypatch)
+    (x, y), _, (x_test, y_test), _ = datasets.load_preset_data("s4d_etth1_cpu")
+    model = SSMForecaster.from_preset("s4d_etth1_cpu", num_layers=1)
+    recipe = model.compile_from_preset("s4d_etth1_cpu")
+    history = model.fit(
+        x[:64], y[:64], batch_size=recipe["batch_size"], epochs=1, verbose=0
+    )
+    assert np.isfinite(history.history["loss"][0])
+    assert model.predict(x_test[:4], verbose=0).shape == (4, 24, 1)
