@@ -1,12 +1,10 @@
 """keras_ssm.models: every block type builds and trains, masks, saving."""
 
-import re
-
 import keras
 import numpy as np
 import pytest
 
-from keras_ssm.layers.base import ssm_parameter_patterns
+from keras_ssm.layers.base import is_ssm_parameter
 from keras_ssm.models import BLOCK_TYPES
 from keras_ssm.models import InformerForecaster
 from keras_ssm.models import SSMBackbone
@@ -23,6 +21,12 @@ BLOCK = {
     "etsmlp": {"intermediate_dim": 16, "bidirectional": True},
     "etsmlp_gate": {"intermediate_dim": 16, "bidirectional": True},
     "mamba": {"d_state": 4, "expand": 2, "bidirectional": True},
+    "mamba2": {
+        "d_state": 4,
+        "expand": 2,
+        "bidirectional": True,
+        "block_kwargs": {"headdim": 4},
+    },
     "transformer": {"num_heads": 2},
 }
 # XLA compilation costs more than it saves for a few tiny TF steps.
@@ -91,7 +95,9 @@ def test_each_block_type_trains_one_step(block_type, ids):
     _train_one_step(block_type, ids)
 
 
-@pytest.mark.parametrize("block_type", ["s4d", "etsmlp_gate", "mamba"])
+@pytest.mark.parametrize(
+    "block_type", ["s4d", "etsmlp_gate", "mamba", "mamba2"]
+)
 def test_padding_does_not_change_outputs_at_valid_steps(block_type):
     """Masked blocks ignore the padded steps (the backbone's outputs)."""
     short = _backbone(block_type, length=LENGTH)
@@ -203,13 +209,8 @@ def test_ssm_parameters_get_no_weight_decay():
     model.compile_from_preset("s4d_listops_paper", steps_per_epoch=10)
     optimizer = model.optimizer
     optimizer.build(model.trainable_variables)
-    patterns = ssm_parameter_patterns()
-
-    def is_ssm(variable):
-        return any(re.search(p, variable.name) for p in patterns)
-
-    ssm = [v for v in model.trainable_variables if is_ssm(v)]
-    other = [v for v in model.trainable_variables if not is_ssm(v)]
+    ssm = [v for v in model.trainable_variables if is_ssm_parameter(v)]
+    other = [v for v in model.trainable_variables if not is_ssm_parameter(v)]
     assert ssm and other
     assert not any(optimizer._use_weight_decay(v) for v in ssm)
     assert all(
