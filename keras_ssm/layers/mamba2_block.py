@@ -301,7 +301,7 @@ class Mamba2Block(SequenceLayer):
         if kwargs:
             raise ArgumentTypeError(
                 "Mamba2Block got unknown arguments: "
-                f"{', '.join(sorted(kwargs))}."
+                f"{', '.join(f'`{key}`' for key in sorted(kwargs))}."
             )
         self.d_state = check_int("d_state", d_state, minimum=1)
         self.d_conv = check_int("d_conv", d_conv, minimum=1)
