@@ -1,9 +1,10 @@
 """The residual blocks share one vocabulary and one recurrent-mode contract.
 
-`S4DBlock`, `ETSMLPBlock`/`ETSMLPGate` and `MambaBlock` take `norm`,
-`prenorm`, `dropout` and `bidirectional` with the same meaning and the same
-checks; the inner width is `intermediate_dim`; `step` works with every norm
-and pre- or post-norm; the recurrent API refuses an unbuilt layer clearly.
+`S4DBlock`, `ETSMLPBlock`/`ETSMLPGate`, `MambaBlock` and `Mamba2Block` take
+`norm`, `prenorm`, `dropout` and `bidirectional` with the same meaning and
+the same checks; the inner width is `intermediate_dim`; `step` works with
+every norm and pre- or post-norm; the recurrent API refuses an unbuilt layer
+clearly.
 """
 
 import keras
@@ -14,6 +15,7 @@ from keras_ssm.layers import CES
 from keras_ssm.layers import S4D
 from keras_ssm.layers import ETSMLPBlock
 from keras_ssm.layers import ETSMLPGate
+from keras_ssm.layers import Mamba2Block
 from keras_ssm.layers import MambaBlock
 from keras_ssm.layers import S4DBlock
 from keras_ssm.layers import SelectiveSSM
@@ -25,6 +27,7 @@ BLOCKS = {
     "etsmlp": lambda **kw: ETSMLPBlock(6, **kw),
     "etsmlp_gate": lambda **kw: ETSMLPGate(6, **kw),
     "mamba": lambda **kw: MambaBlock(d_state=4, **kw),
+    "mamba2": lambda **kw: Mamba2Block(d_state=4, headdim=4, **kw),
 }
 
 
@@ -109,28 +112,35 @@ def test_etsmlp_intermediate_dim_and_its_old_name():
     assert tuple(block.input_projection.kernel.shape) == (4, 12)
 
 
-def test_mamba_intermediate_dim_and_expand():
-    default = MambaBlock(d_state=4)
+MAMBAS = {
+    "mamba": lambda **kw: MambaBlock(d_state=4, **kw),
+    # headdim 4 divides every inner width below.
+    "mamba2": lambda **kw: Mamba2Block(d_state=4, headdim=4, **kw),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MAMBAS))
+def test_mamba_intermediate_dim_and_expand(name):
+    make = MAMBAS[name]
+    default = make()
     default.build((None, None, 8))
     assert default.d_inner == 16 and default.expand == 2
-    absolute = MambaBlock(d_state=4, intermediate_dim=12)
+    absolute = make(intermediate_dim=12)
     absolute.build((None, None, 8))
     assert absolute.d_inner == 12
-    assert tuple(absolute.in_proj.kernel.shape) == (8, 24)
+    assert tuple(absolute.out_proj.kernel.shape) == (12, 8)
     config = absolute.get_config()
-    assert config["intermediate_dim"] == 12
-    restored = MambaBlock.from_config(config)
+    assert config["intermediate_dim"] == 12 and config["expand"] is None
+    restored = type(absolute).from_config(config)
     restored.build((None, None, 8))
     assert restored.d_inner == 12
-    agree = MambaBlock(d_state=4, expand=3, intermediate_dim=24)
+    agree = make(expand=3, intermediate_dim=24)
     agree.build((None, None, 8))
     assert agree.d_inner == 24
     with pytest.raises(ValueError, match="intermediate_dim.*expand"):
-        MambaBlock(d_state=4, expand=2, intermediate_dim=24).build(
-            (None, None, 8)
-        )
+        make(expand=2, intermediate_dim=24).build((None, None, 8))
     with pytest.raises(ValueError, match="`intermediate_dim`"):
-        MambaBlock(intermediate_dim=0)
+        make(intermediate_dim=0)
 
 
 def test_s4d_block_bidirectional_reaches_the_s4d_layer():
@@ -158,6 +168,7 @@ UNBUILT = {
     "ETSMLPGate": lambda: ETSMLPGate(6),
     "SelectiveSSM": lambda: SelectiveSSM(d_state=4),
     "MambaBlock": lambda: MambaBlock(d_state=4),
+    "Mamba2Block": lambda: Mamba2Block(d_state=4, headdim=4),
 }
 
 

@@ -15,6 +15,7 @@ from keras_ssm.layers import S4D
 from keras_ssm.layers import ETSMLPBlock
 from keras_ssm.layers import ETSMLPGate
 from keras_ssm.layers import LipschitzRegularization
+from keras_ssm.layers import Mamba2Block
 from keras_ssm.layers import MambaBlock
 from keras_ssm.layers import S4DBlock
 from keras_ssm.layers import SelectiveSSM
@@ -35,9 +36,22 @@ LAYERS = {
     "MambaBlock_bidirectional": lambda: MambaBlock(
         d_state=4, bidirectional=True
     ),
+    # 4 channels, expand 2: two heads of 4.
+    "Mamba2Block": lambda: Mamba2Block(d_state=4, headdim=4),
+    "Mamba2Block_bidirectional": lambda: Mamba2Block(
+        d_state=4, headdim=4, bidirectional=True
+    ),
     "LipschitzRegularization": lambda: LipschitzRegularization(0.1),
 }
-CAUSAL = ("S4D", "S4DBlock", "CES", "ETSMLPBlock", "SelectiveSSM", "MambaBlock")
+CAUSAL = (
+    "S4D",
+    "S4DBlock",
+    "CES",
+    "ETSMLPBlock",
+    "SelectiveSSM",
+    "MambaBlock",
+    "Mamba2Block",
+)
 
 
 def int_inputs(shape=(2, 6, 4), seed=0):

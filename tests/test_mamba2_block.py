@@ -1,13 +1,11 @@
 """Mamba2Block: float64 per-head reference, step mode, masks, saving."""
 
-import re
-
 import keras
 import numpy as np
 import pytest
 
 from keras_ssm.layers import Mamba2Block
-from keras_ssm.layers.base import ssm_parameter_patterns
+from keras_ssm.layers.base import is_ssm_parameter
 from tests.helpers import assert_cross_backend_weights
 from tests.helpers import assert_save_load_roundtrip
 from tests.helpers import run_steps
@@ -202,14 +200,14 @@ def test_mixed_precision(policy):
 
 def test_ssm_weights_get_no_weight_decay():
     block = make_block(bidirectional=True)
-    patterns = [re.compile(p) for p in ssm_parameter_patterns()]
-    exempt = sorted(
-        w.path for w in block.weights if any(p.search(w.path) for p in patterns)
-    )
+    exempt = sorted(w.path for w in block.weights if is_ssm_parameter(w))
     assert len(exempt) == 6, exempt  # A_log, dt_bias, D_skip per direction
+    for name in ("A_log", "dt_bias", "D_skip"):
+        assert is_ssm_parameter(getattr(block.mixer, name))
+        assert is_ssm_parameter(getattr(block.mixer_backward, name))
     for w in block.weights:
-        if "kernel" in w.path:
-            assert not any(p.search(w.path) for p in patterns), w.path
+        if "kernel" in w.path or "scale" in w.path:
+            assert not is_ssm_parameter(w), w.path
 
 
 def test_num_layers_rescales_out_proj_init():

@@ -10,10 +10,7 @@ SSD is `keras_ssm.ops.ssd`: the selective SSM with a scalar decay per head,
 computed by chunks.
 """
 
-import math
-
 import keras
-import numpy as np
 from keras import ops
 
 from keras_ssm.layers.base import SequenceLayer
@@ -21,48 +18,35 @@ from keras_ssm.layers.base import make_norm
 from keras_ssm.layers.base import pop_layer_kwargs
 from keras_ssm.layers.selective_ssm import dt_bias_initializer
 from keras_ssm.ops.ssd import ssd
+from keras_ssm.utils.validation import ArgumentTypeError
+from keras_ssm.utils.validation import check_bool
+from keras_ssm.utils.validation import check_dropout
+from keras_ssm.utils.validation import check_float
+from keras_ssm.utils.validation import check_int
 
 GATED_NORM_EPSILON = 1e-5
 
-
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(
-        value, (bool, np.bool_)
-    )
+# d_inner / channels when neither `expand` nor `intermediate_dim` is given.
+DEFAULT_EXPAND = 2
 
 
-def _is_real(value):
-    return (
-        isinstance(value, (int, float, np.integer, np.floating))
-        and not isinstance(value, (bool, np.bool_))
-        and math.isfinite(value)
-    )
-
-
-def _check_positive_int(name, value, allow_none=False):
-    if allow_none and value is None:
-        return None
-    if not _is_int(value) or value < 1:
-        kind = "None or a positive integer" if allow_none else "a positive"
-        raise ValueError(
-            f"`{name}` must be {kind}{'' if allow_none else ' integer'}, got "
-            f"{value!r}."
+def check_a_init_range(value):
+    """`A_init_range` as a tuple `(low, high)` of floats, 0 < low <= high."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ArgumentTypeError(
+            "`A_init_range` must be a pair (low, high) of finite numbers "
+            f"with 0 < low <= high, got {value!r}."
         )
-    return int(value)
-
-
-def _check_bool(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"`{name}` must be a bool, got {value!r}.")
-    return bool(value)
-
-
-def _check_positive_float(name, value):
-    if not _is_real(value) or not value > 0:
+    low, high = (
+        check_float(f"A_init_range[{i}]", v, minimum=0.0, min_open=True)
+        for i, v in enumerate(value)
+    )
+    if low > high:
         raise ValueError(
-            f"`{name}` must be a finite number > 0, got {value!r}."
+            "`A_init_range` must be a pair (low, high) with 0 < low <= high, "
+            f"got {value!r}."
         )
-    return float(value)
+    return low, high
 
 
 def a_log_initializer(low, high):
@@ -248,7 +232,8 @@ class Mamba2Block(SequenceLayer):
     Args:
         d_state: state size N per head (reference `Mamba2`: 128).
         d_conv: width of the causal depthwise convolution.
-        expand: d_inner / channels when `intermediate_dim` is None.
+        expand: d_inner / channels, the reference's ratio (default 2 when
+            `intermediate_dim` is not given).
         headdim: channels per head; d_inner must be a multiple of it.
         ngroups: number of groups of heads sharing B and C; the number of
             heads must be a multiple of it.
@@ -256,7 +241,9 @@ class Mamba2Block(SequenceLayer):
             (`keras_ssm.ops.ssd.default_ssd_chunk_size()`: 64 on the CPU,
             chosen by timing 32..256 on a loaded 2-core CPU; 256, the
             reference's value, on accelerators).
-        intermediate_dim: d_inner; `None` = `expand * channels`.
+        intermediate_dim: the inner width d_inner as an absolute number;
+            `None` (default) means `expand * channels`. Given together with
+            `expand`, the two must agree once the channels are known.
         A_init_range: `(low, high)`, 0 < low <= high: range of the initial
             A per head.
         dt_min: lower bound of the initial dt.
@@ -292,7 +279,7 @@ class Mamba2Block(SequenceLayer):
         self,
         d_state=128,
         d_conv=4,
-        expand=2,
+        expand=None,
         headdim=64,
         ngroups=1,
         chunk_size=None,
@@ -312,54 +299,44 @@ class Mamba2Block(SequenceLayer):
     ):
         super().__init__(**pop_layer_kwargs(kwargs))
         if kwargs:
-            raise ValueError(
+            raise ArgumentTypeError(
                 "Mamba2Block got unknown arguments: "
-                f"{', '.join(sorted(kwargs))}."
+                f"{', '.join(f'`{key}`' for key in sorted(kwargs))}."
             )
-        self.d_state = _check_positive_int("d_state", d_state)
-        self.d_conv = _check_positive_int("d_conv", d_conv)
-        self.expand = _check_positive_int("expand", expand)
-        self.headdim = _check_positive_int("headdim", headdim)
-        self.ngroups = _check_positive_int("ngroups", ngroups)
-        self.chunk_size = _check_positive_int(
-            "chunk_size", chunk_size, allow_none=True
+        self.d_state = check_int("d_state", d_state, minimum=1)
+        self.d_conv = check_int("d_conv", d_conv, minimum=1)
+        self.intermediate_dim = check_int(
+            "intermediate_dim", intermediate_dim, minimum=1, allow_none=True
         )
-        self.intermediate_dim = _check_positive_int(
-            "intermediate_dim", intermediate_dim, allow_none=True
+        if expand is None and intermediate_dim is None:
+            expand = DEFAULT_EXPAND
+        self.expand = check_int("expand", expand, minimum=1, allow_none=True)
+        self.headdim = check_int("headdim", headdim, minimum=1)
+        self.ngroups = check_int("ngroups", ngroups, minimum=1)
+        self.chunk_size = check_int(
+            "chunk_size", chunk_size, minimum=1, allow_none=True
         )
-        self.num_layers = _check_positive_int(
-            "num_layers", num_layers, allow_none=True
+        self.num_layers = check_int(
+            "num_layers", num_layers, minimum=1, allow_none=True
         )
-        if (
-            not isinstance(A_init_range, (tuple, list))
-            or len(A_init_range) != 2
-            or not all(_is_real(v) for v in A_init_range)
-            or not 0 < A_init_range[0] <= A_init_range[1]
-        ):
-            raise ValueError(
-                "`A_init_range` must be a pair (low, high) of finite numbers "
-                f"with 0 < low <= high, got {A_init_range!r}."
-            )
-        self.A_init_range = tuple(float(v) for v in A_init_range)
-        self.dt_min = _check_positive_float("dt_min", dt_min)
-        self.dt_max = _check_positive_float("dt_max", dt_max)
+        self.A_init_range = check_a_init_range(A_init_range)
+        self.dt_min = check_float("dt_min", dt_min, minimum=0.0, min_open=True)
+        self.dt_max = check_float("dt_max", dt_max, minimum=0.0, min_open=True)
         if self.dt_min > self.dt_max:
             raise ValueError(
-                "`dt_min` and `dt_max` must satisfy dt_min <= dt_max, got "
-                f"dt_min={dt_min}, dt_max={dt_max}."
+                "`dt_min` and `dt_max` must satisfy 0 < dt_min <= dt_max, got "
+                f"dt_min={self.dt_min}, dt_max={self.dt_max}."
             )
-        self.dt_init_floor = _check_positive_float(
-            "dt_init_floor", dt_init_floor
+        self.dt_init_floor = check_float(
+            "dt_init_floor", dt_init_floor, minimum=0.0, min_open=True
         )
-        self.conv_bias = _check_bool("conv_bias", conv_bias)
-        self.bias = _check_bool("bias", bias)
-        self.prenorm = _check_bool("prenorm", prenorm)
-        self.bidirectional = _check_bool("bidirectional", bidirectional)
-        if not _is_real(dropout) or not 0 <= dropout < 1:
-            raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}.")
-        self.dropout = float(dropout)
-        self.norm = norm
+        self.conv_bias = check_bool("conv_bias", conv_bias)
+        self.bias = check_bool("bias", bias)
         self.norm_layer = make_norm(norm, "norm", self.dtype_policy)
+        self.norm = norm
+        self.prenorm = check_bool("prenorm", prenorm)
+        self.bidirectional = check_bool("bidirectional", bidirectional)
+        self.dropout = check_dropout("dropout", dropout)
         self.dropout_layer = keras.layers.Dropout(
             self.dropout, dtype=self.dtype_policy
         )
@@ -383,10 +360,25 @@ class Mamba2Block(SequenceLayer):
             name="mixer" + suffix,
         )
 
+    def _resolve_d_inner(self, channels):
+        """intermediate_dim, else expand * channels; both must then agree."""
+        if self.intermediate_dim is None:
+            return self.expand * channels
+        if self.expand is not None and (
+            self.expand * channels != self.intermediate_dim
+        ):
+            raise ValueError(
+                f"`intermediate_dim={self.intermediate_dim}` and "
+                f"`expand={self.expand}` disagree for inputs of {channels} "
+                f"channels (expand * channels = {self.expand * channels}); "
+                "give one of them."
+            )
+        return self.intermediate_dim
+
     def build(self, input_shape):
         channels = self._validate_input_shape(input_shape)
         self.channels = channels
-        d_inner = self.intermediate_dim or self.expand * channels
+        d_inner = self._resolve_d_inner(channels)
         if d_inner % self.headdim:
             raise ValueError(
                 f"The inner width ({d_inner}: `intermediate_dim`, or `expand`"
@@ -458,6 +450,9 @@ class Mamba2Block(SequenceLayer):
 
     def call(self, inputs, mask=None, training=None):
         self._check_call_shape(inputs, self.channels)
+        inputs = self._cast_inputs(inputs)
+        if self._is_empty(inputs):
+            return inputs
         if self.prenorm:
             h = self.norm_layer(inputs, training=training)
         else:
@@ -502,18 +497,17 @@ class Mamba2Block(SequenceLayer):
                 "one has bidirectional=True."
             )
         self._check_step_shape(inputs_t, self.channels)
-        inputs_t = ops.cast(inputs_t, self.compute_dtype)
-        h = self._norm_step(inputs_t) if self.prenorm else inputs_t
+        inputs_t = self._cast_inputs(inputs_t)
+        if self.prenorm:
+            h = self.norm_step(self.norm_layer, inputs_t)
+        else:
+            h = inputs_t
         z, xbc, dt_raw = self._split_projection(self.in_proj(h))
         y, state = self.mixer.step(xbc, dt_raw, state)
         out = inputs_t + self.out_proj(self._gated_norm(y, z))
         if not self.prenorm:
-            out = self._norm_step(out)
+            out = self.norm_step(self.norm_layer, out)
         return out, state
-
-    def _norm_step(self, x_t):
-        # Norm layers expect (batch, length, channels): add a length-1 axis.
-        return self.norm_layer(ops.expand_dims(x_t, 1), training=False)[:, 0]
 
     def get_config(self):
         config = super().get_config()
