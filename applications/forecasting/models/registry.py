@@ -28,8 +28,8 @@ def build_forecaster(name, **kwargs):
             builders (`input_size`, `h`, `num_inputs`, `target_columns`,
             `d_model`, `num_layers`, `dropout`, `normalization`,
             `lipschitz`, ...). `lipschitz` is lambda >= 0: SSMs get
-            weight +lambda, the attention baselines -lambda (the poster's
-            signs). SSM-only arguments (`d_state`, block
+            weight +lambda, the attention baselines -lambda (the signs of
+            Data Continuity Matters). SSM-only arguments (`d_state`, block
             keyword arguments) are dropped for the baselines.
 
     Example:

@@ -10,8 +10,9 @@
   attention is full; that changes cost, not the model class.
 
 With `lipschitz` set, `LipschitzRegularization(-lipschitz)` follows the
-embedding: the poster's sign for Transformers (a negative weight rewards a
-larger Lipschitz quantity of the embedded sequence).
+embedding: the sign that Data Continuity Matters (Qu et al., ICLR 2023)
+gives Transformers (a negative weight rewards a larger Lipschitz quantity
+of the embedded sequence).
 """
 
 import keras
