@@ -39,8 +39,17 @@ class LipschitzSchedule(keras.callbacks.Callback):
 
     Example:
 
+    >>> model = keras.Sequential([
+    ...     keras.Input((16, 2)),
+    ...     keras_ssm.layers.LipschitzRegularization(weight=-0.5),
+    ...     keras.layers.Dense(1),
+    ... ])
+    >>> model.compile(optimizer="adam", loss="mse")
+    >>> x, y = np.ones((4, 16, 2)), np.zeros((4, 16, 1))
     >>> schedule = LipschitzSchedule(-0.5, decay=1e-3, unit="batch")
-    >>> model.fit(x, y, epochs=10, callbacks=[schedule])
+    >>> _ = model.fit(x, y, epochs=2, callbacks=[schedule], verbose=0)
+    >>> len(schedule.weights_seen)  # one value per step
+    2
     """
 
     def __init__(

@@ -11,7 +11,7 @@ Every run writes `result.json` (test/val MSE and MAE on the standardised
 scale, the configuration, the history), `history.csv`, checkpoints and
 `forecast.png` under `--output-dir` (default `runs/forecasting/<run>`).
 With `--all-horizons` the table of test MSE per horizon is printed next to
-the poster's ETTh1 numbers.
+the ETTh1 numbers of Data Continuity Matters (Qu et al., ICLR 2023).
 """
 
 import sys

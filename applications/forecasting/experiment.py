@@ -54,8 +54,8 @@ class ForecastConfig:
             (see `build_ssm_forecaster`).
         lipschitz: lambda of the Lipschitz regulariser (0: off); SSMs get
             +lambda, Transformers -lambda.
-        lipschitz_decay: eps of the poster's schedule lambda exp(-eps t),
-            t counted in optimizer steps.
+        lipschitz_decay: eps of the schedule lambda exp(-eps t) of Data
+            Continuity Matters, t counted in optimizer steps.
         learning_rate, weight_decay, ssm_learning_rate: optimizer
             (`keras_ssm.optimizers.ssm_adamw`).
         epochs, patience, batch_size, steps_per_epoch: training length;

@@ -1,6 +1,9 @@
-"""Tables of test MSE in the poster's layout, next to the poster's numbers.
+"""Tables of test MSE next to the numbers of Data Continuity Matters.
 
-Rows are horizons, columns models; the poster's ETTh1 univariate columns
+Data Continuity Matters (Qu et al., ICLR 2023) reports ETTh1 univariate
+test MSE; the tables follow its layout.
+
+Rows are horizons, columns models; the paper's ETTh1 univariate columns
 (Transformer, Transformer+Lip, Informer, Informer+Lip) come first, the
 persistence (last value) forecast of the same test windows last.
 
@@ -74,9 +77,9 @@ def results_table(results, metric="test_mse", poster=True):
 
     Args:
         results: result dicts of `run_forecast` (one data set and features
-            mode; the poster columns only make sense for ETTh1 "S").
+            mode; the paper's columns only make sense for ETTh1 "S").
         metric: "test_mse" or "test_mae".
-        poster: prepend the poster's MSE columns.
+        poster: prepend the MSE columns of Data Continuity Matters.
 
     Returns:
         The table as a string.

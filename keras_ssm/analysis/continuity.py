@@ -86,7 +86,8 @@ def model_continuity(
     >>> result = model_continuity(
     ...     keras_ssm.layers.S4D(d_state=16), x, amplitudes=(0.1, 1.0, 10.0)
     ... )
-    >>> result["rel_rmse"]  # rows: amplitudes, columns: refinements
+    >>> result["rel_rmse"].shape  # rows: amplitudes, columns: refinements
+    (3, 4)
     """
     refinements = _check_refinements(refinements)
     amplitudes = list(amplitudes)
@@ -189,8 +190,11 @@ def task_continuity(sequences):
     Example:
 
     >>> t = np.linspace(0, 1, 500)
-    >>> task_continuity(np.sin(2 * np.pi * 3 * t)[None])  # about 1
-    >>> task_continuity(np.random.randint(0, 1000, (8, 500)))  # about 0
+    >>> round(task_continuity(np.sin(2 * np.pi * 3 * t)[None]), 2)
+    1.0
+    >>> tokens = np.random.default_rng(0).integers(0, 1000, (8, 500))
+    >>> abs(task_continuity(tokens)) < 0.05  # about 0
+    True
     """
     sequences = _as_sequences(sequences)
     if any(s.shape[0] < 2 for s in sequences):

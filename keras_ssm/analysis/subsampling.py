@@ -90,10 +90,11 @@ def scale_dt(model, factor):
 
     Example:
 
-    >>> x_coarse = temporal_subsample(x, 4)
-    >>> scale_dt(model, 4)
-    >>> model.compile(...)
-    >>> model.fit(x_coarse, y)
+    >>> model = keras.Sequential([keras_ssm.layers.S4D(d_state=4)])
+    >>> x_coarse = temporal_subsample(np.ones((2, 64, 3)), 4)  # 16 steps
+    >>> [layer.dt_scale for layer in scale_dt(model, 4)]
+    [4.0]
+    >>> model.compile(optimizer="adam", loss="mse")  # then fit on x_coarse
     """
     _check_factor(factor)
     layers = dt_scaled_layers(model)
@@ -116,8 +117,12 @@ def dt_scaled(model, factor):
 
     Example:
 
+    >>> model = keras.Sequential([keras_ssm.layers.S4D(d_state=4)])
+    >>> x_fine = np.ones((2, 32, 3), "float32")
     >>> with dt_scaled(model, 0.5):  # inputs sampled twice as finely
     ...     y_fine = model(x_fine)
+    >>> model.layers[0].dt_scale  # restored on exit
+    1.0
     """
     layers = dt_scaled_layers(model)
     saved = [layer.dt_scale for layer in layers]

@@ -17,10 +17,11 @@ def transfer_function(layer, num_points, include_skip=False):
     `include_skip`. Bin j sits at the frequency j / (2L) cycles per sample,
     from 0 to the Nyquist frequency 1/2.
 
-    The filter follows the issue's formula, J the number of rfft bins, so
-    j / J runs from 0 to about 1. The paper's LRA code (FreqBiasSSM,
-    `FFTConv`) divides by the FFT length 2L instead, (1 + j / (2L))^s with
-    j / (2L) from 0 to 1/2: the same beta tilts the spectrum less there.
+    The filter follows the formula of the frequency-bias paper (Yu et al.),
+    J the number of rfft bins, so j / J runs from 0 to about 1. The paper's
+    LRA code (FreqBiasSSM, `FFTConv`) divides by the FFT length 2L instead,
+    (1 + j / (2L))^s with j / (2L) from 0 to 1/2: the same beta tilts the
+    spectrum less there.
 
     Args:
         layer: a built layer with `kernel(length)` returning

@@ -311,8 +311,12 @@ class S4D(SequenceLayer):
         b_imag = ops.convert_to_tensor(b.imag, "float32")
         c_real = ops.convert_to_tensor(self.C_real)
         c_imag = ops.convert_to_tensor(self.C_imag)
-        self.C_real.assign(c_real * b_real - c_imag * b_imag)
-        self.C_imag.assign(c_real * b_imag + c_imag * b_real)
+        # Both products before either assignment: on PyTorch the tensors
+        # above share the variables' storage.
+        new_real = c_real * b_real - c_imag * b_imag
+        new_imag = c_real * b_imag + c_imag * b_real
+        self.C_real.assign(new_real)
+        self.C_imag.assign(new_imag)
 
     # -- the SSM in discrete time --------------------------------------------
 

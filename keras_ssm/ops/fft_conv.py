@@ -66,7 +66,7 @@ def fft_conv(inputs, kernel, kernel_backward=None, spectral_filter=None):
 
     >>> u = keras.random.normal((2, 100, 4))
     >>> k = keras.random.normal((4, 100))
-    >>> fft_conv(u, k).shape
+    >>> tuple(fft_conv(u, k).shape)
     (2, 100, 4)
     """
     out_dtype = inputs.dtype

@@ -374,7 +374,8 @@ def linear_recurrence(
 
     >>> a = ops.full((1, 4, 1), 0.5)
     >>> b = ops.ones((1, 4, 1))
-    >>> linear_recurrence(a, b)[0, :, 0]  # 1, 1.5, 1.75, 1.875
+    >>> ops.convert_to_numpy(linear_recurrence(a, b)[0, :, 0])
+    array([1.   , 1.5  , 1.75 , 1.875], dtype=float32)
     """
     _check_rank("b", b)
     a = ops.cast(a, "float32")
@@ -468,7 +469,8 @@ def log_linear_recurrence(
 
     >>> log_a = ops.full((1, 4, 1), math.log(0.5))
     >>> h = log_linear_recurrence(log_a, ops.ones((1, 4, 1)))
-    >>> h[0, :, 0]  # 1, 1.5, 1.75, 1.875
+    >>> np.round(ops.convert_to_numpy(h[0, :, 0]), 4)
+    array([1.   , 1.5  , 1.75 , 1.875], dtype=float32)
     """
     if method not in LOG_METHODS:
         raise ValueError(

@@ -109,7 +109,8 @@ def selective_scan(u, dt, A, B, C, method="auto", chunk_size=None):
     >>> u = dt = ops.ones((1, 3, 2))
     >>> A = -ops.ones((2, 4))
     >>> B = C = ops.ones((1, 3, 4))
-    >>> selective_scan(u, dt * 0.5, A, B, C).shape  # (1, 3, 2)
+    >>> tuple(selective_scan(u, dt * 0.5, A, B, C).shape)
+    (1, 3, 2)
     """
     if method not in SELECTIVE_METHODS:
         raise ValueError(

@@ -30,7 +30,8 @@ def vandermonde_real(coeffs, log_base, length):
 
     >>> c = (ops.ones((1, 2)), ops.zeros((1, 2)))
     >>> log_z = (ops.full((1, 2), -0.1), ops.zeros((1, 2)))
-    >>> vandermonde_real(c, log_z, 4)  # 2 exp(-0.1 l)
+    >>> np.round(ops.convert_to_numpy(vandermonde_real(c, log_z, 4)), 4)
+    array([[2.    , 1.8097, 1.6375, 1.4816]], dtype=float32)
     """
     coeffs = cplx.cast_pair(coeffs, "float32")
     log_base = cplx.cast_pair(log_base, "float32")
