@@ -165,3 +165,39 @@ def test_listops_main_job_quick(data_env):
     claims = [v["claim"] for v in result["verdicts"]]
     assert any("reaches 60%" in c for c in claims)
     assert any("beats etsmlp" in c for c in claims)
+
+
+@pytest.mark.slow
+def test_lipschitz_sign_quick(data_env):
+    from applications.experiments import lipschitz_sign
+
+    out = data_env / "lipschitz"
+    lipschitz_sign.main(["--quick", "--output-dir", str(out)])
+    result = check_outputs(out)
+    assert set(result["summary"]) == {"transformer", "s4d"}
+    for cells in result["summary"].values():
+        assert set(cells) == {"-1", "+0", "+1"}
+        assert cells["+0"]["penalty_over_task_loss"]["mean"] == 0
+        assert cells["+1"]["penalty_over_task_loss"]["mean"] > 0
+    for run in result["runs"]:
+        reading = run["frequency"]
+        # L_Lip / power is E_p[4 sin^2(pi xi)] up to the wrap-around step.
+        assert reading["penalty_over_power"] == pytest.approx(
+            reading["E_4sin2"], rel=0.2
+        )
+        assert reading["E_4sin2"] <= reading["four_pi2_E_xi2"]
+    assert any("ETTh1" in v["claim"] for v in result["verdicts"])
+
+
+def test_frequency_reading_matches_formula():
+    from applications.experiments.lipschitz_sign import frequency_reading
+
+    t = np.arange(256)
+    x = np.sin(2 * np.pi * 4 * t / 256)[None, :, None]  # xi = 4 / 256
+    reading = frequency_reading(x)
+    xi = 4 / 256
+    assert reading["four_pi2_E_xi2"] == pytest.approx(4 * np.pi**2 * xi**2)
+    assert reading["E_4sin2"] == pytest.approx(4 * np.sin(np.pi * xi) ** 2)
+    assert reading["penalty_over_power"] == pytest.approx(
+        reading["E_4sin2"], rel=0.02
+    )
