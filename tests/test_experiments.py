@@ -201,3 +201,25 @@ def test_frequency_reading_matches_formula():
     assert reading["penalty_over_power"] == pytest.approx(
         reading["E_4sin2"], rel=0.02
     )
+
+
+@pytest.mark.slow
+def test_etsmlp_ablations_quick(data_env):
+    from applications.experiments import etsmlp_ablations
+
+    out = data_env / "etsmlp"
+    etsmlp_ablations.main(["--quick", "--output-dir", str(out)])
+    result = check_outputs(out)
+    cells = result["summary"]["listops"]
+    assert set(cells) == set(etsmlp_ablations.VARIANTS)
+    assert cells["ETSMLP real field"]["block_kwargs"] == {"complex": False}
+    # The real field drops the imaginary parameters.
+    assert (
+        cells["ETSMLP real field"]["num_parameters"]
+        < cells["ETSMLP"]["num_parameters"]
+    )
+    target = cells["ETSMLP"]["num_parameters"]
+    for name in ("ETSMLP-Gate (matched)", "S4D (matched)"):
+        assert abs(cells[name]["num_parameters"] - target) < 0.3 * target
+    claims = " ".join(v["claim"] for v in result["verdicts"])
+    assert "without alpha" in claims and "without omega" in claims
