@@ -76,7 +76,7 @@ def embedding_model(model):
         tensor = backbone.get_layer("embedding").output
     if isinstance(tensor, (list, tuple)):
         tensor = tensor[0]
-    return keras.Model(backbone.inputs, tensor)
+    return keras.Model(backbone.input, tensor)
 
 
 def frequency_reading(embeddings):
