@@ -1,0 +1,268 @@
+"""What every experiment shares: options, seeds, statistics and outputs.
+
+An experiment compares quantities measured over several seeds. Each is
+reported as mean +- standard deviation (sample std, ddof=1; 0 for a single
+seed), and an effect "holds" when the difference of two means is larger
+than their combined spread, sqrt(std_a^2 + std_b^2). Results go to an
+output directory as `result.json` (everything, with the date, hardware,
+backend and exact command), `result.md` (the tables) and `result.png` (the
+plot, drawn with matplotlib's Agg backend).
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+
+import numpy as np
+
+from applications.common import training
+
+OUTPUT_FILES = ("result.json", "result.md", "result.png")
+
+
+def parse_args(name, description, argv=None, add_arguments=None):
+    """The options every experiment takes, plus its own.
+
+    Args:
+        name: the experiment's module name (default output directory).
+        description: one line for `--help`.
+        argv: the arguments (default `sys.argv[1:]`).
+        add_arguments: optional function adding options to the parser.
+
+    Returns:
+        The parsed `argparse.Namespace`, with `seeds` filled in (the
+        default is (0, 1, 2), (0,) in quick mode) and `output_dir`.
+    """
+    parser = argparse.ArgumentParser(
+        prog=f"python -m applications.experiments.{name}",
+        description=description,
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="Tiny sizes and one seed: checks the pipeline in seconds.",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="Seeds to repeat every measurement with (default 0 1 2; 0 "
+        "with --quick).",
+    )
+    parser.add_argument(
+        "--output-dir",
+        default=None,
+        help=f"Where to write {', '.join(OUTPUT_FILES)} (default "
+        f"runs/experiments/{name}).",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("jax", "tensorflow", "torch"),
+        default=None,
+        help="Keras backend (default: $KERAS_BACKEND).",
+    )
+    if add_arguments is not None:
+        add_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.seeds is None:
+        args.seeds = [0] if args.quick else [0, 1, 2]
+    if len(set(args.seeds)) != len(args.seeds):
+        parser.error(f"--seeds must be distinct, got {args.seeds}.")
+    args.output_dir = args.output_dir or os.path.join(
+        "runs", "experiments", name
+    )
+    return args
+
+
+def start(argv):
+    """Selects the backend from `argv` before Keras is imported."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    training.select_backend(argv)
+    return argv
+
+
+def summarize(values):
+    """Mean and spread of one quantity over seeds.
+
+    Args:
+        values: the per-seed measurements (finite numbers).
+
+    Returns:
+        A dict with `mean`, `std` (sample std, 0 for one value), `n` and
+        `values`.
+
+    Example:
+
+    >>> summarize([1.0, 2.0, 3.0])["std"]
+    1.0
+    """
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("`values` must hold at least one measurement.")
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"`values` must be finite, got {values}.")
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return {
+        "mean": float(np.mean(values)),
+        "std": std,
+        "n": len(values),
+        "values": values,
+    }
+
+
+def compare(a, b, higher_is_better=True, min_difference=0.0):
+    """Whether `a` beats `b` by more than their combined spread.
+
+    Args:
+        a: a `summarize` dict (the candidate).
+        b: a `summarize` dict (the reference).
+        higher_is_better: direction of improvement.
+        min_difference: a difference at most this large is no effect even
+            when the spread is smaller (round-off between quantities that
+            are equal in exact arithmetic, measured on a single seed).
+
+    Returns:
+        A dict with `difference` (mean_a - mean_b), `spread`
+        (sqrt(std_a^2 + std_b^2)), `holds` (the difference exceeds the
+        spread in the better direction), `verdict` (a sentence) and
+        `seeds_enough` (both measured on at least 3 seeds; with fewer, a
+        holding effect is not evidence).
+
+    Example:
+
+    >>> compare(summarize([3.0, 3.1, 2.9]), summarize([1.0, 1.1, 0.9]))[
+    ...     "holds"
+    ... ]
+    True
+    """
+    difference = a["mean"] - b["mean"]
+    spread = max(
+        math.sqrt(a["std"] ** 2 + b["std"] ** 2), float(min_difference)
+    )
+    signed = difference if higher_is_better else -difference
+    holds = bool(signed > spread)
+    enough = min(a["n"], b["n"]) >= 3
+    if holds:
+        verdict = "effect holds (difference larger than the spread)"
+    elif abs(difference) > spread:
+        verdict = "opposite effect (difference larger than the spread)"
+    else:
+        verdict = "no effect beyond the spread"
+    if not enough:
+        verdict += "; fewer than 3 seeds, not evidence"
+    return {
+        "difference": float(difference),
+        "spread": float(spread),
+        "holds": holds,
+        "verdict": verdict,
+        "seeds_enough": enough,
+    }
+
+
+def format_stat(stat, digits=4):
+    """`mean +- std (n=...)` of a `summarize` dict."""
+    return (
+        f"{stat['mean']:.{digits}g} +- {stat['std']:.{digits}g} (n={stat['n']})"
+    )
+
+
+def environment(argv, name):
+    """Date, hardware, backend and the exact command of a run."""
+    import keras
+
+    command = ["python", "-m", f"applications.experiments.{name}"]
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "backend": keras.backend.backend(),
+        "keras": keras.__version__,
+        "command": shlex.join(command + list(argv)),
+    }
+
+
+def markdown_table(header, rows):
+    """A Markdown table of `rows` (lists of cells) under `header`."""
+    lines = [
+        "| " + " | ".join(str(h) for h in header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join(str(c) for c in row) + " |")
+    return "\n".join(lines)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    return value
+
+
+def write_outputs(output_dir, title, result, tables, plot):
+    """Writes `result.json`, `result.md` and `result.png`.
+
+    Args:
+        output_dir: the directory (created if needed).
+        title: the Markdown heading.
+        result: the JSON-able dict of everything measured; it must hold
+            `environment` and `verdicts` (a list of dicts with `claim` and
+            `verdict`).
+        tables: list of `(caption, header, rows)` for the Markdown file.
+        plot: function `plot(figure)` drawing onto a matplotlib figure.
+
+    Returns:
+        The paths written, in the order of `OUTPUT_FILES`.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    for key in ("environment", "verdicts"):
+        if key not in result:
+            raise ValueError(f"`result` must hold {key!r}.")
+    os.makedirs(output_dir, exist_ok=True)
+    paths = [os.path.join(output_dir, f) for f in OUTPUT_FILES]
+    with open(paths[0], "w") as f:
+        json.dump(_jsonable(result), f, indent=2, allow_nan=False)
+    env = result["environment"]
+    lines = [
+        f"# {title}",
+        "",
+        f"- Date: {env['date']}",
+        f"- Hardware: {env['platform']}, {env['cpu_count']} CPUs",
+        f"- Backend: {env['backend']} (Keras {env['keras']})",
+        f"- Command: `{env['command']}`",
+        "",
+    ]
+    for caption, header, rows in tables:
+        lines += [f"## {caption}", "", markdown_table(header, rows), ""]
+    lines += ["## Verdicts", ""]
+    for item in result["verdicts"]:
+        lines.append(f"- {item['claim']}: **{item['verdict']}**")
+    with open(paths[1], "w") as f:
+        f.write("\n".join(lines) + "\n")
+    figure = plt.figure(figsize=(8, 5))
+    try:
+        plot(figure)
+        figure.tight_layout()
+        figure.savefig(paths[2], dpi=100)
+    finally:
+        plt.close(figure)
+    return paths

@@ -1,0 +1,248 @@
+"""ETSMLP against ETSMLP-Gate and S4D, and its ablations, at CPU scale.
+
+*Incorporating Exponential Smoothing into MLP* (Chu & Lin, 2024). From the
+`*_<task>_cpu` presets, on generated ListOps and sequential Fashion-MNIST:
+
+- ETSMLP, ETSMLP-Gate and S4D at (about) equal parameter count: the
+  ETSMLP preset sets the count; ETSMLP-Gate and S4D take the width
+  (`hidden_dim`) whose count is closest to it;
+- the Table 3 ablations that the CES layer has a switch for: the real
+  field (`complex=False`). Removing alpha, beta or omega has no switch in
+  `keras_ssm.layers.CES`, so those rows are reported as not available;
+- the Table 4 initialisations: the ring of the preset, a ring near the unit
+  circle (r in [0.9, 0.99], phase up to 0.314) and the stable-point
+  initialisation (`init="stable"`).
+
+Every variant trains for the preset's epochs on the same data; test
+accuracy mean +- std over seeds. The speed/memory-against-length setting of
+the paper's Figure 3 is not part of this script (see `benchmarks/`).
+
+Example:
+
+    python -m applications.experiments.etsmlp_ablations --seeds 0 1 2
+"""
+
+import time
+
+from applications.experiments import common
+
+NAME = "etsmlp_ablations"
+TASKS = ("listops", "fashion_mnist")
+# name: (block type, CES arguments)
+VARIANTS = {
+    "ETSMLP": ("etsmlp", {}),
+    "ETSMLP-Gate (matched)": ("etsmlp_gate", {}),
+    "S4D (matched)": ("s4d", {}),
+    "ETSMLP real field": ("etsmlp", {"complex": False}),
+    "ETSMLP ring r in [0.9, 0.99]": (
+        "etsmlp",
+        {"r_min": 0.9, "r_max": 0.99, "max_phase": 0.314},
+    ),
+    "ETSMLP stable init": ("etsmlp", {"init": "stable"}),
+}
+NOT_AVAILABLE = {
+    "ETSMLP without alpha": "CES has no switch to remove alpha",
+    "ETSMLP without beta": "CES has no switch to remove beta",
+    "ETSMLP without omega": "CES has no switch to remove omega",
+}
+
+
+def add_arguments(parser):
+    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=None)
+
+
+def task_setup(task, quick):
+    from keras_ssm import datasets
+    from keras_ssm.models import get_preset
+
+    preset = get_preset(f"etsmlp_{task}_cpu")
+    data, training = dict(preset["data"]), dict(preset["training"])
+    overrides = {}
+    if quick:
+        if task == "listops":
+            data.update(
+                num_train=64, num_validation=16, num_test=32, max_length=32
+            )
+            data["min_length"] = min(data["min_length"], 32)
+        else:
+            data.update(max_train=60, max_test=20)
+        training.update(epochs=1, batch_size=16)
+        overrides = {"num_layers": 1, "hidden_dim": 16}
+    if "max_length" in data:
+        overrides["sequence_length"] = data["max_length"]
+    return datasets.load_preset_data(data, seed=0), training, overrides
+
+
+def build(task, block_type, overrides, block_kwargs):
+    from keras_ssm.models import SSMClassifier
+
+    kwargs = dict(overrides)
+    if block_kwargs:
+        kwargs["block_kwargs"] = block_kwargs
+    return SSMClassifier.from_preset(f"{block_type}_{task}_cpu", **kwargs)
+
+
+def matched_width(task, block_type, overrides, target):
+    """The `hidden_dim` whose parameter count is closest to `target`."""
+    best = None
+    for width in range(8, 257, 4):
+        count = build(
+            task, block_type, dict(overrides, hidden_dim=width), {}
+        ).count_params()
+        if best is None or abs(count - target) < abs(best[1] - target):
+            best = (width, count)
+        if count > target:
+            break
+    return best
+
+
+def train(task, block_type, overrides, block_kwargs, seed, splits, training):
+    import keras
+
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = splits
+    keras.utils.set_random_seed(seed)
+    model = build(task, block_type, overrides, block_kwargs)
+    batch_size = training["batch_size"]
+    steps = -(-len(y_train) // batch_size)
+    model.compile_from_preset(training, steps_per_epoch=steps)
+    start = time.perf_counter()
+    model.fit(
+        x_train,
+        y_train,
+        epochs=training["epochs"],
+        batch_size=batch_size,
+        verbose=0,
+    )
+    seconds = time.perf_counter() - start
+    accuracy = model.evaluate(x_test, y_test, batch_size=batch_size, verbose=0)[
+        1
+    ]
+    return float(accuracy), seconds, int(model.count_params())
+
+
+def main(argv=None):
+    argv = common.start(argv)
+    args = common.parse_args(
+        NAME,
+        "ETSMLP, ETSMLP-Gate and S4D at equal parameter count; CES "
+        "ablations and initialisations.",
+        argv,
+        add_arguments,
+    )
+    tasks = args.tasks or (["listops"] if args.quick else list(TASKS))
+    summary, verdicts, rows = {}, [], []
+    for task in tasks:
+        try:
+            splits, training, overrides = task_setup(task, args.quick)
+        except Exception as error:  # absent data: say so, go on
+            verdicts.append(
+                {
+                    "claim": f"{task}",
+                    "verdict": f"not measured: {type(error).__name__}: {error}",
+                }
+            )
+            continue
+        target = build(task, "etsmlp", overrides, {}).count_params()
+        summary[task] = {}
+        for name, (block_type, block_kwargs) in VARIANTS.items():
+            variant_overrides = dict(overrides)
+            if "matched" in name:
+                width, _ = matched_width(task, block_type, overrides, target)
+                variant_overrides["hidden_dim"] = width
+            measured = [
+                train(
+                    task,
+                    block_type,
+                    variant_overrides,
+                    block_kwargs,
+                    seed,
+                    splits,
+                    training,
+                )
+                for seed in args.seeds
+            ]
+            summary[task][name] = {
+                "block_type": block_type,
+                "block_kwargs": block_kwargs,
+                "hidden_dim": variant_overrides.get("hidden_dim"),
+                "num_parameters": measured[0][2],
+                "test_accuracy": common.summarize([m[0] for m in measured]),
+                "train_seconds": common.summarize([m[1] for m in measured]),
+            }
+            cell = summary[task][name]
+            rows.append(
+                [
+                    task,
+                    name,
+                    cell["num_parameters"],
+                    common.format_stat(cell["test_accuracy"]),
+                    common.format_stat(cell["train_seconds"], 3),
+                ]
+            )
+        for name, reason in NOT_AVAILABLE.items():
+            rows.append([task, name, "-", "not available: " + reason, "-"])
+        base = summary[task]["ETSMLP"]["test_accuracy"]
+        for other in ("ETSMLP-Gate (matched)", "S4D (matched)"):
+            verdicts.append(
+                {
+                    "claim": f"{task}: ETSMLP beats {other}",
+                    **common.compare(
+                        base, summary[task][other]["test_accuracy"]
+                    ),
+                }
+            )
+        for name in VARIANTS:
+            if name.startswith("ETSMLP ") and name != "ETSMLP":
+                verdicts.append(
+                    {
+                        "claim": f"{task}: ETSMLP (complex ring) beats {name}",
+                        **common.compare(
+                            base, summary[task][name]["test_accuracy"]
+                        ),
+                    }
+                )
+    for name, reason in NOT_AVAILABLE.items():
+        verdicts.append({"claim": name, "verdict": "not available: " + reason})
+    result = {
+        "experiment": NAME,
+        "environment": common.environment(argv, NAME),
+        "quick": args.quick,
+        "seeds": args.seeds,
+        "summary": summary,
+        "not_available": NOT_AVAILABLE,
+        "verdicts": verdicts,
+    }
+
+    def plot(figure):
+        for index, (task, cells) in enumerate(summary.items()):
+            axes = figure.add_subplot(1, len(summary), index + 1)
+            names = list(cells)
+            axes.barh(
+                names,
+                [cells[n]["test_accuracy"]["mean"] for n in names],
+                xerr=[cells[n]["test_accuracy"]["std"] for n in names],
+                capsize=3,
+            )
+            axes.set_title(task)
+            axes.set_xlabel("test accuracy")
+            axes.tick_params(axis="y", labelsize=7)
+
+    common.write_outputs(
+        args.output_dir,
+        "ETSMLP: equal-size comparison, ablations and initialisations",
+        result,
+        [
+            (
+                "Test accuracy",
+                ["task", "variant", "parameters", "test accuracy", "seconds"],
+                rows,
+            )
+        ],
+        plot,
+    )
+    print(f"Results written to {args.output_dir}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""The main job: S4D (`cpu` preset) on generated ListOps, beside the others.
+
+Every model (S4D, ETSMLP, ETSMLP-Gate, Mamba, the Transformer baseline)
+trains from its `<model>_listops_cpu` preset on the same generated data,
+with the same wall-clock budget (training stops at the end of the batch
+that passes it), for each seed. Reported: test accuracy and training
+seconds, mean +- std over seeds; the verdicts say whether S4D reaches the
+target accuracy within the budget and whether it beats each other model by
+more than the spread.
+
+Example:
+
+    python -m applications.experiments.listops_main_job --seeds 0 1 2
+"""
+
+import time
+
+from applications.experiments import common
+
+NAME = "listops_main_job"
+MODELS = ("s4d", "etsmlp", "etsmlp_gate", "mamba", "transformer")
+
+
+def add_arguments(parser):
+    parser.add_argument(
+        "--models", nargs="+", choices=MODELS, default=list(MODELS)
+    )
+    parser.add_argument(
+        "--budget-seconds",
+        type=float,
+        default=300.0,
+        help="Training wall-clock budget per run (default 5 minutes).",
+    )
+    parser.add_argument(
+        "--target-accuracy",
+        type=float,
+        default=0.60,
+        help="Test accuracy the S4D main job should reach.",
+    )
+    parser.add_argument("--num-train", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=None)
+
+
+def make_budget_callback(seconds):
+    """A callback that stops training once `seconds` have passed."""
+    import keras
+
+    class TimeBudget(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start = time.perf_counter()
+            self.exhausted = False
+
+        def on_train_batch_end(self, batch, logs=None):
+            if time.perf_counter() - self.start > seconds:
+                self.exhausted = True
+                self.model.stop_training = True
+
+    return TimeBudget()
+
+
+def run_one(model_name, seed, args):
+    """Trains one model on one seed; returns its measurements."""
+    import keras
+
+    from keras_ssm import datasets
+    from keras_ssm.models import SSMClassifier
+    from keras_ssm.models import get_preset
+
+    preset_name = f"{model_name}_listops_cpu"
+    preset = get_preset(preset_name)
+    data = dict(preset["data"])
+    training = dict(preset["training"])
+    overrides = {}
+    if args.quick:
+        data.update(num_train=64, num_validation=32, num_test=32, max_length=32)
+        data["min_length"] = min(data["min_length"], 32)
+        training.update(epochs=1, batch_size=16)
+        overrides = {"num_layers": 1, "hidden_dim": 16}
+    if args.num_train:
+        data["num_train"] = args.num_train
+    if args.epochs:
+        training["epochs"] = args.epochs
+    overrides["sequence_length"] = data["max_length"]
+
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
+        datasets.load_preset_data(data, seed=0)
+    )  # the same data for every seed: seeds vary the model
+    keras.utils.set_random_seed(seed)
+    model = SSMClassifier.from_preset(preset_name, **overrides)
+    batch_size = training["batch_size"]
+    steps = -(-len(y_train) // batch_size)
+    model.compile_from_preset(
+        training, steps_per_epoch=steps, epochs=training["epochs"]
+    )
+    budget = make_budget_callback(args.budget_seconds)
+    start = time.perf_counter()
+    history = model.fit(
+        x_train,
+        y_train,
+        validation_data=(x_val, y_val),
+        epochs=training["epochs"],
+        batch_size=batch_size,
+        callbacks=[budget],
+        verbose=0,
+    )
+    seconds = time.perf_counter() - start
+    _, test_accuracy = model.evaluate(
+        x_test, y_test, batch_size=batch_size, verbose=0
+    )
+    return {
+        "model": model_name,
+        "seed": seed,
+        "test_accuracy": float(test_accuracy),
+        "train_seconds": float(seconds),
+        "epochs_run": len(history.history.get("loss", [])),
+        "budget_exhausted": bool(budget.exhausted),
+        "num_parameters": int(model.count_params()),
+        "num_train": int(len(y_train)),
+        "val_accuracy": [float(v) for v in history.history["val_accuracy"]],
+    }
+
+
+def main(argv=None):
+    argv = common.start(argv)
+    args = common.parse_args(
+        NAME,
+        "S4D on generated ListOps beside ETSMLP, ETSMLP-Gate, Mamba and "
+        "the Transformer, on the same data and time budget.",
+        argv,
+        add_arguments,
+    )
+    runs = [
+        run_one(model, seed, args)
+        for model in args.models
+        for seed in args.seeds
+    ]
+    summary = {}
+    for model in args.models:
+        mine = [r for r in runs if r["model"] == model]
+        summary[model] = {
+            "test_accuracy": common.summarize(
+                [r["test_accuracy"] for r in mine]
+            ),
+            "train_seconds": common.summarize(
+                [r["train_seconds"] for r in mine]
+            ),
+            "num_parameters": mine[0]["num_parameters"],
+        }
+    verdicts = []
+    if "s4d" in summary:
+        s4d = summary["s4d"]
+        acc, secs = s4d["test_accuracy"], s4d["train_seconds"]
+        reached = (
+            acc["mean"] - acc["std"] >= args.target_accuracy
+            and secs["mean"] <= args.budget_seconds * 1.05
+        )
+        verdicts.append(
+            {
+                "claim": f"S4D cpu preset reaches {args.target_accuracy:.0%} "
+                f"test accuracy within {args.budget_seconds:g} s",
+                "holds": reached,
+                "verdict": ("holds" if reached else "does not hold")
+                + f" ({common.format_stat(acc)})",
+            }
+        )
+        for other in args.models:
+            if other == "s4d":
+                continue
+            cmp = common.compare(acc, summary[other]["test_accuracy"])
+            verdicts.append({"claim": f"S4D beats {other} on ListOps", **cmp})
+    result = {
+        "experiment": NAME,
+        "environment": common.environment(argv, NAME),
+        "quick": args.quick,
+        "seeds": args.seeds,
+        "budget_seconds": args.budget_seconds,
+        "summary": summary,
+        "runs": runs,
+        "verdicts": verdicts,
+    }
+    rows = [
+        [
+            m,
+            common.format_stat(s["test_accuracy"]),
+            common.format_stat(s["train_seconds"], 3),
+            s["num_parameters"],
+        ]
+        for m, s in summary.items()
+    ]
+
+    def plot(figure):
+        axes = figure.add_subplot(1, 1, 1)
+        names = list(summary)
+        means = [summary[m]["test_accuracy"]["mean"] for m in names]
+        stds = [summary[m]["test_accuracy"]["std"] for m in names]
+        axes.bar(names, means, yerr=stds, capsize=4)
+        axes.axhline(args.target_accuracy, color="k", linestyle="--")
+        axes.set_ylabel("test accuracy (mean +- std over seeds)")
+        axes.set_title("Generated ListOps, equal time budget")
+
+    common.write_outputs(
+        args.output_dir,
+        "ListOps main job",
+        result,
+        [
+            (
+                "Test accuracy and training time",
+                ["model", "test accuracy", "train seconds", "parameters"],
+                rows,
+            )
+        ],
+        plot,
+    )
+    print(f"Results written to {args.output_dir}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

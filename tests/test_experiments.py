@@ -1,0 +1,225 @@
+"""The experiment suite: statistics, outputs and each `--quick` mode."""
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from applications.experiments import common
+
+DATA = os.environ.get("KERAS_SSM_DATA", "/work/shared/data")
+HAS_FASHION = os.path.isdir(os.path.join(DATA, "fashion-mnist"))
+HAS_ETT = os.path.isfile(os.path.join(DATA, "ETT-small", "ETTh1.csv"))
+
+
+@pytest.fixture
+def data_env(tmp_path, monkeypatch):
+    """A private cache; the shared data directory where it exists."""
+    monkeypatch.setenv("KERAS_SSM_CACHE", str(tmp_path / "cache"))
+    if os.path.isdir(DATA):
+        monkeypatch.setenv("KERAS_SSM_DATA", DATA)
+    return tmp_path
+
+
+def numbers(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from numbers(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from numbers(v)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield value
+
+
+def check_outputs(output_dir):
+    """The three files exist and are well formed; returns the JSON."""
+    for name in common.OUTPUT_FILES:
+        path = os.path.join(output_dir, name)
+        assert os.path.getsize(path) > 0, name
+    with open(os.path.join(output_dir, "result.json")) as f:
+        result = json.load(f)
+    assert all(math.isfinite(v) for v in numbers(result))
+    env = result["environment"]
+    for key in ("date", "platform", "cpu_count", "backend", "command"):
+        assert env[key], key
+    assert result["verdicts"]
+    assert all(item["verdict"] for item in result["verdicts"])
+    with open(os.path.join(output_dir, "result.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    with open(os.path.join(output_dir, "result.md")) as f:
+        assert "## Verdicts" in f.read()
+    return result
+
+
+def test_summarize_mean_and_sample_std():
+    stat = common.summarize([1.0, 2.0, 4.0])
+    assert stat["mean"] == pytest.approx(7 / 3)
+    assert stat["std"] == pytest.approx(np.std([1, 2, 4], ddof=1))
+    assert common.summarize([5.0])["std"] == 0.0
+    with pytest.raises(ValueError, match="finite"):
+        common.summarize([1.0, float("nan")])
+    with pytest.raises(ValueError, match="at least one"):
+        common.summarize([])
+
+
+def test_compare_needs_difference_beyond_spread():
+    a = common.summarize([0.70, 0.72, 0.74])
+    b = common.summarize([0.60, 0.62, 0.64])
+    assert common.compare(a, b)["holds"]
+    assert not common.compare(b, a)["holds"]
+    assert "opposite" in common.compare(b, a)["verdict"]
+    assert common.compare(b, a, higher_is_better=False)["holds"]
+    wide = common.summarize([0.5, 0.7, 0.9])
+    result = common.compare(wide, b)
+    assert not result["holds"]
+    assert result["spread"] == pytest.approx(math.hypot(0.2, 0.02))
+    assert (
+        "not evidence"
+        in common.compare(common.summarize([1.0]), common.summarize([0.0]))[
+            "verdict"
+        ]
+    )
+    tiny = common.compare(
+        common.summarize([1.0 + 1e-9]),
+        common.summarize([1.0]),
+        min_difference=1e-6,
+    )
+    assert "no effect" in tiny["verdict"]
+
+
+def test_parse_args_defaults():
+    args = common.parse_args("x", "d", [])
+    assert args.seeds == [0, 1, 2] and not args.quick
+    assert args.output_dir == os.path.join("runs", "experiments", "x")
+    assert common.parse_args("x", "d", ["--quick"]).seeds == [0]
+    with pytest.raises(SystemExit):
+        common.parse_args("x", "d", ["--seeds", "1", "1"])
+
+
+def test_write_outputs_requires_verdicts(tmp_path):
+    with pytest.raises(ValueError, match="verdicts"):
+        common.write_outputs(
+            tmp_path, "t", {"environment": {}}, [], lambda fig: None
+        )
+
+
+def test_continuity_laws_quick_model_and_task(data_env):
+    from applications.experiments import continuity_laws
+
+    out = data_env / "continuity"
+    continuity_laws.main(
+        ["--quick", "--skip", "subsampling", "--output-dir", str(out)]
+    )
+    result = check_outputs(out)
+    s4d = result["model_continuity"]["models"]["S4D"]["rel_rmse"]
+    # S4D is linear: the relative error is the same at every amplitude.
+    coarse = [row[0]["mean"] for row in s4d]
+    np.testing.assert_allclose(coarse, coarse[0], rtol=1e-3)
+    assert coarse[0] > 0
+    assert all(row[-1]["mean"] == 0 for row in s4d)  # finest vs itself
+    assert "CES" in result["model_continuity"]["not_available"]
+    tasks = result["task_continuity"]
+    assert "continuity" in tasks["ListOps (token ids)"]
+    if HAS_ETT:
+        assert tasks["ETTh1 (OT, 96-step windows)"]["continuity"] > 0.5
+    for entry in tasks.values():
+        if "continuity" in entry:
+            assert entry["continuity"] <= 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not HAS_FASHION, reason=f"no fashion-mnist under KERAS_SSM_DATA={DATA}"
+)
+def test_continuity_laws_quick_subsampling(data_env):
+    from applications.experiments import continuity_laws
+
+    out = data_env / "subsampling"
+    continuity_laws.main(
+        ["--quick", "--skip", "model", "task", "--output-dir", str(out)]
+    )
+    result = check_outputs(out)
+    models = result["subsampling"]["models"]
+    assert set(models) == {"s4d", "mamba"}
+    for cells in models.values():
+        assert set(cells) == {"1", "2", "4"}
+        assert all(0 <= c["mean"] <= 1 for c in cells.values())
+
+
+@pytest.mark.slow
+def test_listops_main_job_quick(data_env):
+    from applications.experiments import listops_main_job
+
+    out = data_env / "listops"
+    listops_main_job.main(
+        ["--quick", "--models", "s4d", "etsmlp", "--output-dir", str(out)]
+    )
+    result = check_outputs(out)
+    assert set(result["summary"]) == {"s4d", "etsmlp"}
+    for model in ("s4d", "etsmlp"):
+        acc = result["summary"][model]["test_accuracy"]
+        assert 0 <= acc["mean"] <= 1 and acc["n"] == 1
+    claims = [v["claim"] for v in result["verdicts"]]
+    assert any("reaches 60%" in c for c in claims)
+    assert any("beats etsmlp" in c for c in claims)
+
+
+@pytest.mark.slow
+def test_lipschitz_sign_quick(data_env):
+    from applications.experiments import lipschitz_sign
+
+    out = data_env / "lipschitz"
+    lipschitz_sign.main(["--quick", "--output-dir", str(out)])
+    result = check_outputs(out)
+    assert set(result["summary"]) == {"transformer", "s4d"}
+    for cells in result["summary"].values():
+        assert set(cells) == {"-1", "+0", "+1"}
+        assert cells["+0"]["penalty_over_task_loss"]["mean"] == 0
+        assert cells["+1"]["penalty_over_task_loss"]["mean"] > 0
+    for run in result["runs"]:
+        reading = run["frequency"]
+        # L_Lip / power is E_p[4 sin^2(pi xi)] up to the wrap-around step.
+        assert reading["penalty_over_power"] == pytest.approx(
+            reading["E_4sin2"], rel=0.2
+        )
+        assert reading["E_4sin2"] <= reading["four_pi2_E_xi2"]
+    assert any("ETTh1" in v["claim"] for v in result["verdicts"])
+
+
+def test_frequency_reading_matches_formula():
+    from applications.experiments.lipschitz_sign import frequency_reading
+
+    t = np.arange(256)
+    x = np.sin(2 * np.pi * 4 * t / 256)[None, :, None]  # xi = 4 / 256
+    reading = frequency_reading(x)
+    xi = 4 / 256
+    assert reading["four_pi2_E_xi2"] == pytest.approx(4 * np.pi**2 * xi**2)
+    assert reading["E_4sin2"] == pytest.approx(4 * np.sin(np.pi * xi) ** 2)
+    assert reading["penalty_over_power"] == pytest.approx(
+        reading["E_4sin2"], rel=0.02
+    )
+
+
+@pytest.mark.slow
+def test_etsmlp_ablations_quick(data_env):
+    from applications.experiments import etsmlp_ablations
+
+    out = data_env / "etsmlp"
+    etsmlp_ablations.main(["--quick", "--output-dir", str(out)])
+    result = check_outputs(out)
+    cells = result["summary"]["listops"]
+    assert set(cells) == set(etsmlp_ablations.VARIANTS)
+    assert cells["ETSMLP real field"]["block_kwargs"] == {"complex": False}
+    # The real field drops the imaginary parameters.
+    assert (
+        cells["ETSMLP real field"]["num_parameters"]
+        < cells["ETSMLP"]["num_parameters"]
+    )
+    target = cells["ETSMLP"]["num_parameters"]
+    for name in ("ETSMLP-Gate (matched)", "S4D (matched)"):
+        assert abs(cells[name]["num_parameters"] - target) < 0.3 * target
+    claims = " ".join(v["claim"] for v in result["verdicts"])
+    assert "without alpha" in claims and "without omega" in claims
