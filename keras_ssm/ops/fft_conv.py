@@ -83,17 +83,24 @@ def fft_conv(inputs, kernel, kernel_backward=None, spectral_filter=None):
         if kernel_backward is not None:
             k = two_sided_kernel(k, kernel_backward, fft_length)
     else:
-        # Unknown length (TensorFlow graphs): pad to 2 L by concatenation,
-        # so the FFT length is the padded array's own.
+        # Unknown length (TensorFlow graphs): pad to 2 L + 2 by
+        # concatenation, so the FFT length is the padded array's own. The
+        # two extra zeros keep that length even (irfft without a length
+        # returns an even one) and at least 2, so a length-0 input gives an
+        # empty output rather than an FFT of nothing.
         fft_length = None
         length = ops.shape(inputs)[1]
-        u = ops.concatenate([u, ops.zeros_like(u)], axis=-1)
-        tail = (
-            ops.zeros_like(k)
-            if kernel_backward is None
-            else ops.flip(kernel_backward, axis=-1)
-        )
-        k = ops.concatenate([k, tail], axis=-1)
+        # Zeros of shape (..., 1) even when the length is 0.
+        one = ops.zeros_like(ops.sum(u, axis=-1, keepdims=True))
+        u = ops.concatenate([u, ops.zeros_like(u), one, one], axis=-1)
+        one = ops.zeros_like(ops.sum(k, axis=-1, keepdims=True))
+        gap = ops.concatenate([one, one], axis=-1)
+        if kernel_backward is None:
+            k = ops.concatenate([k, ops.zeros_like(k), gap], axis=-1)
+        else:
+            # Backward tap j at position (2 L + 2) - 1 - j.
+            flipped = ops.flip(kernel_backward, axis=-1)
+            k = ops.concatenate([k, gap, flipped], axis=-1)
     u_re, u_im = ops.rfft(u, fft_length=fft_length)
     k_re, k_im = ops.rfft(k, fft_length=fft_length)
     if spectral_filter is not None:
