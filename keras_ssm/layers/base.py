@@ -143,6 +143,20 @@ class SequenceLayer(keras.layers.Layer):
         return any(dim == 0 for dim in tuple(inputs.shape)[:2])
 
     @staticmethod
+    def _unless_empty_at_run_time(inputs, compute):
+        """`compute()`, or `inputs` itself where the length turns out 0.
+
+        Only TensorFlow graphs have lengths that are unknown when traced;
+        `tf.scan` fails on a length-0 input there, so the scan layers
+        branch around it. Static lengths are handled by `_is_empty`.
+        """
+        if inputs.shape[1] is not None:
+            return compute()
+        if keras.backend.backend() != "tensorflow":
+            return compute()
+        return ops.cond(ops.shape(inputs)[1] > 0, compute, lambda: inputs)
+
+    @staticmethod
     def norm_step(norm_layer, inputs_t):
         """Applies a sequence norm layer to one step `(batch, channels)`.
 

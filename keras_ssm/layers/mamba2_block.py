@@ -453,6 +453,12 @@ class Mamba2Block(SequenceLayer):
         inputs = self._cast_inputs(inputs)
         if self._is_empty(inputs):
             return inputs
+        return self._unless_empty_at_run_time(
+            inputs, lambda: self._block(inputs, mask, training)
+        )
+
+    def _block(self, inputs, mask, training):
+        """The block's output for inputs of a nonzero length."""
         if self.prenorm:
             h = self.norm_layer(inputs, training=training)
         else:

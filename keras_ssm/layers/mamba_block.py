@@ -205,6 +205,12 @@ class MambaBlock(SequenceLayer):
         inputs = self._cast_inputs(inputs)
         if self._is_empty(inputs):
             return inputs
+        return self._unless_empty_at_run_time(
+            inputs, lambda: self._block(inputs, mask, training, dt_scale)
+        )
+
+    def _block(self, inputs, mask, training, dt_scale):
+        """The block's output for inputs of a nonzero length."""
         x = self.norm_layer(inputs) if self.prenorm else inputs
         x, z = ops.split(self.in_proj(x), 2, axis=-1)
         x = self.apply_mask(x, mask)  # padded steps look like causal padding

@@ -282,6 +282,12 @@ class SelectiveSSM(SequenceLayer):
         x = self.apply_mask(self._cast_inputs(inputs), mask)
         if self._is_empty(x):
             return x
+        return self._unless_empty_at_run_time(
+            x, lambda: self._selective(x, mask, dt_scale)
+        )
+
+    def _selective(self, x, mask, dt_scale):
+        """The layer's output for masked inputs `x` of a nonzero length."""
         dt, B, C = self.selection(x, dt_scale)
         if mask is not None:
             dt = self.apply_mask(dt, mask)  # dt = 0: the state passes through
