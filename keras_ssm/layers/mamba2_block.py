@@ -16,6 +16,8 @@ from keras import ops
 from keras_ssm.layers.base import SequenceLayer
 from keras_ssm.layers.base import make_norm
 from keras_ssm.layers.base import pop_layer_kwargs
+from keras_ssm.layers.mamba_block import DEFAULT_EXPAND
+from keras_ssm.layers.mamba_block import resolve_inner_width
 from keras_ssm.layers.selective_ssm import dt_bias_initializer
 from keras_ssm.ops.ssd import ssd
 from keras_ssm.utils.validation import ArgumentTypeError
@@ -25,9 +27,6 @@ from keras_ssm.utils.validation import check_float
 from keras_ssm.utils.validation import check_int
 
 GATED_NORM_EPSILON = 1e-5
-
-# d_inner / channels when neither `expand` nor `intermediate_dim` is given.
-DEFAULT_EXPAND = 2
 
 
 def check_a_init_range(value):
@@ -360,25 +359,12 @@ class Mamba2Block(SequenceLayer):
             name="mixer" + suffix,
         )
 
-    def _resolve_d_inner(self, channels):
-        """intermediate_dim, else expand * channels; both must then agree."""
-        if self.intermediate_dim is None:
-            return self.expand * channels
-        if self.expand is not None and (
-            self.expand * channels != self.intermediate_dim
-        ):
-            raise ValueError(
-                f"`intermediate_dim={self.intermediate_dim}` and "
-                f"`expand={self.expand}` disagree for inputs of {channels} "
-                f"channels (expand * channels = {self.expand * channels}); "
-                "give one of them."
-            )
-        return self.intermediate_dim
-
     def build(self, input_shape):
         channels = self._validate_input_shape(input_shape)
         self.channels = channels
-        d_inner = self._resolve_d_inner(channels)
+        d_inner = resolve_inner_width(
+            self.intermediate_dim, self.expand, channels
+        )
         if d_inner % self.headdim:
             raise ValueError(
                 f"The inner width ({d_inner}: `intermediate_dim`, or `expand`"

@@ -19,6 +19,22 @@ from keras_ssm.utils.validation import check_int
 DEFAULT_EXPAND = 2
 
 
+def resolve_inner_width(intermediate_dim, expand, channels):
+    """The Mamba blocks' d_inner: `intermediate_dim`, else expand * channels.
+
+    Given both, they must agree for inputs of `channels` channels.
+    """
+    if intermediate_dim is None:
+        return expand * channels
+    if expand is not None and expand * channels != intermediate_dim:
+        raise ValueError(
+            f"`intermediate_dim={intermediate_dim}` and `expand={expand}` "
+            f"disagree for inputs of {channels} channels (expand * channels "
+            f"= {expand * channels}); give one of them."
+        )
+    return intermediate_dim
+
+
 @keras.saving.register_keras_serializable(package="keras_ssm")
 class MambaBlock(SequenceLayer):
     """Mamba block: x + out_proj(SSM(SiLU(conv(x_in))) * SiLU(z)).
@@ -130,21 +146,6 @@ class MambaBlock(SequenceLayer):
             self.dropout, dtype=self.dtype_policy
         )
 
-    def _resolve_d_inner(self, d_model):
-        """intermediate_dim, else expand * d_model; both must then agree."""
-        if self.intermediate_dim is None:
-            return self.expand * d_model
-        if self.expand is not None and (
-            self.expand * d_model != self.intermediate_dim
-        ):
-            raise ValueError(
-                f"`intermediate_dim={self.intermediate_dim}` and "
-                f"`expand={self.expand}` disagree for inputs of {d_model} "
-                f"channels (expand * channels = {self.expand * d_model}); "
-                "give one of them."
-            )
-        return self.intermediate_dim
-
     def _mixer(self, suffix):
         conv = keras.layers.Conv1D(
             self.d_inner,
@@ -169,7 +170,9 @@ class MambaBlock(SequenceLayer):
     def build(self, input_shape):
         d_model = self._validate_input_shape(input_shape)
         self.channels = d_model
-        self.d_inner = self._resolve_d_inner(d_model)
+        self.d_inner = resolve_inner_width(
+            self.intermediate_dim, self.expand, d_model
+        )
         self.resolved_dt_rank = resolve_dt_rank(self.dt_rank, d_model)
         inner_shape = tuple(input_shape[:-1]) + (self.d_inner,)
         self.norm_layer.build(input_shape)
