@@ -19,7 +19,7 @@ def inputs(batch=2, length=16, channels=3, seed=0):
     return rng.normal(size=(batch, length, channels)).astype("float32")
 
 
-def complex_parameters(layer):
+def complex_parameters(layer, dt_scale=1.0):
     """lambda^alpha (constrained), beta, sigmoid(omega) in float64 NumPy.
 
     Rebuilt from the weights with NumPy's complex numbers: log(lambda) =
@@ -42,17 +42,21 @@ def complex_parameters(layer):
     z = np.where(
         modulus > layer.max_lambda, raw * layer.max_lambda / modulus, raw
     )
+    # The step factor multiplies log(z) after the clamp: z -> z^dt_scale
+    # on the branch of log whose imaginary part is Im(alpha log lambda).
+    log_z = np.log(np.abs(z)) + 1j * np.imag(alpha * log_lambda)
+    z = np.exp(dt_scale * log_z)
     omega = 1.0 / (1.0 + np.exp(-to_numpy(layer.omega)))
     return raw, z, beta, omega
 
 
-def reference_output(layer, u):
+def reference_output(layer, u, dt_scale=1.0):
     """Direct float64 recurrence y_t = (1 - z) beta x_t + z y_{t-1}.
 
     The backward smoothing runs from the end and sees only strictly future
     steps (taps at lags -1, -2, ...).
     """
-    _, z, beta, omega = complex_parameters(layer)
+    _, z, beta, omega = complex_parameters(layer, dt_scale)
     batch, length, channels = u.shape
     out = omega * u.astype(np.float64)
     y = np.zeros((batch, channels), np.complex128)
@@ -116,6 +120,36 @@ def test_step_matches_call(complex_):
     u = inputs()
     expected = to_numpy(layer(u))
     np.testing.assert_allclose(run_steps(layer, u), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("complex_", [True, False])
+def test_dt_scale_matches_numpy_recurrence_and_step(complex_):
+    # alpha is the step: z = lambda^(alpha dt_scale), clamped before scaling.
+    layer = CES(r_min=0.3, r_max=0.99, dt_min=0.1, dt_max=1.0, complex=complex_)
+    u = inputs()
+    y = to_numpy(layer(u, dt_scale=0.25))
+    np.testing.assert_allclose(
+        y, reference_output(layer, u, 0.25), rtol=1e-4, atol=1e-4
+    )
+    assert not np.allclose(y, to_numpy(layer(u)), atol=1e-3)
+    layer.dt_scale = 0.25  # the attribute is the default of call and step
+    np.testing.assert_allclose(to_numpy(layer(u)), y, atol=1e-6)
+    np.testing.assert_allclose(run_steps(layer, u), y, atol=1e-5)
+
+
+def test_temporal_refinement_converges():
+    # The same smooth signal sampled 4x and 8x more finely, with the step
+    # scaled to match, gives nearly the same outputs: the layer samples one
+    # continuous-time system.
+    from keras_ssm.analysis import model_continuity
+
+    t = np.linspace(0, 2, 256, endpoint=False)
+    x = (np.sin(2 * np.pi * t)[None, :, None] * np.ones((1, 1, 4))).astype(
+        "float32"
+    )
+    layer = CES(r_min=0.5, r_max=0.9, dt_min=0.5, dt_max=1.0)
+    errors = model_continuity(layer, x, refinements=(1, 4, 8))["rel_rmse"]
+    assert errors[0, 1] < errors[0, 0] / 2
 
 
 def test_kernel_formula_and_shape():

@@ -142,6 +142,10 @@ class CES(SequenceLayer):
         dt_max: upper bound of the log-uniform initial alpha.
         max_lambda: bound on |lambda^alpha|, in (0, 1).
         complex: complex (default) or real-valued smoothing.
+        dt_scale: factor on the step alpha at call time, after the
+            `max_lambda` clamp (alpha plays the part of an SSM's dt in
+            lambda^alpha): sampling twice as finely goes with
+            `dt_scale=0.5`, as for `S4D`.
         bidirectional: add a second smoothing run backward in time, combined
             with the forward one as a two-sided kernel whose backward taps
             start at lag -1 (the paper's equation (14)); no `step`.
@@ -174,6 +178,7 @@ class CES(SequenceLayer):
         complex=True,
         bidirectional=False,
         dropout=0.0,
+        dt_scale=1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -221,6 +226,9 @@ class CES(SequenceLayer):
             max_open=True,
         )
         self.complex = check_bool("complex", complex)
+        self.dt_scale = check_float(
+            "dt_scale", dt_scale, minimum=0.0, min_open=True
+        )
         self.bidirectional = check_bool("bidirectional", bidirectional)
         self.dropout = check_dropout("dropout", dropout)
         self.dropout_layer = keras.layers.Dropout(
@@ -266,12 +274,16 @@ class CES(SequenceLayer):
             return value[..., 0], value[..., 1]
         return value[..., 0], ops.zeros_like(value[..., 0])
 
-    def log_smoothing_factor(self):
+    def log_smoothing_factor(self, dt_scale=None):
         """log(lambda^alpha) = alpha log(lambda), after the constraint.
 
         Returns a complex pair of shape (directions, channels). Its real part
-        is clamped to log(max_lambda), i.e. |lambda^alpha| <= max_lambda.
+        is clamped to log(max_lambda), i.e. |lambda^alpha| <= max_lambda;
+        then both parts are multiplied by the step factor (`dt_scale`, or
+        the layer's). The factor comes after the clamp so that every step
+        size samples one and the same continuous-time system.
         """
+        scale = self.dt_scale if dt_scale is None else dt_scale
         lam = self._parts(self.lambda_loglog)
         a = self._parts(self.alpha_log)
         if self.complex:
@@ -281,26 +293,27 @@ class CES(SequenceLayer):
             log_lambda = (-ops.exp(lam[0]), lam[1])
             alpha = (ops.exp(a[0]), a[1])
         q_re, q_im = cplx.cmul(alpha, log_lambda)
-        return ops.minimum(q_re, math.log(self.max_lambda)), q_im
+        q_re = ops.minimum(q_re, math.log(self.max_lambda))
+        return q_re * scale, q_im * scale
 
-    def smoothing_factor(self):
+    def smoothing_factor(self, dt_scale=None):
         """lambda^alpha after the constraint: a pair (directions, channels)."""
-        return cplx.cexp(self.log_smoothing_factor())
+        return cplx.cexp(self.log_smoothing_factor(dt_scale))
 
-    def input_gain(self):
+    def input_gain(self, dt_scale=None):
         """beta (1 - lambda^alpha), the weight of x_t in y_t (complex pair)."""
         beta = cplx.cexp(self._parts(self.beta_log))
-        one_minus = cplx.csub((1.0, 0.0), self.smoothing_factor())
+        one_minus = cplx.csub((1.0, 0.0), self.smoothing_factor(dt_scale))
         return cplx.cmul(beta, one_minus)
 
-    def kernel(self, length):
+    def kernel(self, length, dt_scale=None):
         """The convolution kernel, shape (directions, channels, length).
 
         k[n] = Re(beta (1 - lambda^alpha) (lambda^alpha)^n) in float32; the
         powers are exp(n log(lambda^alpha)).
         """
-        q = self.log_smoothing_factor()
-        gain = self.input_gain()
+        q = self.log_smoothing_factor(dt_scale)
+        gain = self.input_gain(dt_scale)
         steps = ops.cast(ops.arange(length), "float32")
         modulus = ops.exp(q[0][..., None] * steps)
         angle = q[1][..., None] * steps
@@ -315,13 +328,13 @@ class CES(SequenceLayer):
 
     # -- modes -----------------------------------------------------------------
 
-    def call(self, inputs, mask=None, training=None):
+    def call(self, inputs, mask=None, training=None, dt_scale=None):
         self._check_call_shape(inputs, self.channels)
         u = self.apply_mask(self._cast_inputs(inputs), mask)
         if self._is_empty(u):
             return u
         length = u.shape[1] if u.shape[1] is not None else ops.shape(u)[1]
-        k = self.kernel(length)
+        k = self.kernel(length, dt_scale)
         y = fft_conv(u, k[0], k[1] if self.bidirectional else None)
         y = y + u * ops.cast(self.shortcut_gain(), u.dtype)
         y = self.dropout_layer(y, training=training)
@@ -333,12 +346,14 @@ class CES(SequenceLayer):
         shape = (batch_size, self.channels)
         return ops.zeros(shape, "float32"), ops.zeros(shape, "float32")
 
-    def step(self, inputs_t, state):
+    def step(self, inputs_t, state, dt_scale=None):
         """One step: y = (1 - lambda^alpha) beta x + lambda^alpha y_prev.
 
         Args:
             inputs_t: tensor of shape `(batch, channels)`.
             state: the pair returned by `get_initial_state` or `step`.
+            dt_scale: optional factor on the step alpha (the layer's
+                `dt_scale` by default).
 
         Returns:
             `(outputs_t, new_state)`, outputs sigmoid(omega) x + Re(y) of
@@ -353,8 +368,8 @@ class CES(SequenceLayer):
         self._check_step_shape(inputs_t, self.channels)
         out_dtype = self.compute_dtype
         x = ops.cast(inputs_t, "float32")
-        decay = self.smoothing_factor()
-        gain = self.input_gain()
+        decay = self.smoothing_factor(dt_scale)
+        gain = self.input_gain(dt_scale)
         y = cplx.cadd(
             cplx.cmul((decay[0][0], decay[1][0]), state),
             cplx.cscale((gain[0][0], gain[1][0]), x),
@@ -375,6 +390,7 @@ class CES(SequenceLayer):
                 "dt_max": self.dt_max,
                 "max_lambda": self.max_lambda,
                 "complex": self.complex,
+                "dt_scale": self.dt_scale,
                 "bidirectional": self.bidirectional,
                 "dropout": self.dropout,
             }
