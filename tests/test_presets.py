@@ -223,7 +223,28 @@ def test_presets_follow_the_s4_table():
     assert pathx["block_kwargs"] == {"dt_min": 1e-4, "dt_max": 1e-2}
     assert pathx["sequence_length"] == 128 * 128
     cpu = _backbone("listops", "etsmlp_gate", "cpu")
-    assert cpu["hidden_dim"] < backbone["hidden_dim"]
+    assert cpu["num_layers"] < backbone["num_layers"]
+
+
+def test_listops_cpu_presets_share_the_main_job_budget():
+    # The README's main job and the models measured beside it: the same
+    # data, depth, width and schedule for every backbone.
+    main = get_preset("s4d_listops_cpu")
+    assert main["data"]["num_train"] == 16000
+    backbone = main["model"]["config"]["backbone"]
+    assert (backbone["num_layers"], backbone["hidden_dim"]) == (4, 128)
+    assert (main["training"]["batch_size"], main["training"]["epochs"]) == (
+        32,
+        4,
+    )
+    assert main["training"]["learning_rate"] == 0.006
+    for model in ("etsmlp", "etsmlp_gate", "mamba", "mamba2", "transformer"):
+        other = get_preset(f"{model}_listops_cpu")
+        assert other["data"] == main["data"]
+        config = other["model"]["config"]["backbone"]
+        assert (config["num_layers"], config["hidden_dim"]) == (4, 128)
+        for key in ("batch_size", "epochs", "schedule"):
+            assert other["training"][key] == main["training"][key]
     for name in list_presets():
         assert get_preset(name)["source"]
 

@@ -295,9 +295,10 @@ def load_data(
     Generation is seeded (split i uses seed `3 * seed + i`, so the splits
     are independent streams) and cached under the cache directory
     (`$KERAS_SSM_CACHE`, by default `~/.keras/datasets/keras_ssm`); it
-    needs no network. The defaults are small (the `*_listops_cpu`
-    presets); the LRA sizes are those of the `*_listops_paper` presets
-    (96000 / 2000 / 2000 expressions of 500 to 2000 tokens).
+    needs no network. The defaults are small (seconds to generate); the
+    `*_listops_cpu` presets take 16000 training expressions of 10 to 64
+    tokens, the `*_listops_paper` presets the LRA sizes (96000 / 2000 /
+    2000 expressions of 500 to 2000 tokens).
 
     Args:
         num_train: training expressions.
