@@ -26,11 +26,11 @@ A. Denoising, the paper's image experiment at CPU scale. Fashion-MNIST
    The bias index is the mean over the checkpoints of the first half of
    training of log10(low-band fraction / high-band fraction): negative
    when the low-frequency noise is removed first. Settings: the default
-   S4D and, fixed before any run, `freq_scale` 1/3 and 10 (the paper's
-   denoising scales pi/3 and 10 pi against pi) and `sobolev_order` -2,
-   -1, 1, 2 (the paper's range of beta is -1..1; this library's filter
-   divides by the number of rfft bins, so the same beta tilts about twice
-   as strongly as the paper's LRA code).
+   S4D and, fixed before the reported runs, `freq_scale` 1/3 and 10 (the
+   paper's denoising scales pi/3 and 10 pi against pi) and
+   `sobolev_order` -2, -1, 1, 2 (the paper's range of beta is -1..1; this
+   library's filter divides by the number of rfft bins, so the same beta
+   tilts about twice as strongly as the paper's LRA code).
 B. Sequential Fashion-MNIST (784 steps) with the `s4d_fashion_mnist_cpu`
    preset on a subset of the images (`--fmnist-train`, `--fmnist-test`)
    and `--fmnist-epochs` epochs: the default S4D against S4D tuned with a
