@@ -489,6 +489,53 @@ def fashion_mnist_verdicts(part):
     ]
 
 
+def draw(figure, result):
+    """The plot: noise left per band against step; the accuracies."""
+    figure.set_size_inches(15, 5)
+    denoising = result.get("denoising", {})
+    for column, band in enumerate(("low", "high")):
+        axes = figure.add_subplot(1, 3, column + 1)
+        for setting, cell in denoising.get("settings", {}).items():
+            mean = np.array([c["mean"] for c in cell[band]])
+            std = np.array([c["std"] for c in cell[band]])
+            (line,) = axes.plot(cell["steps"], mean, label=setting)
+            axes.fill_between(
+                cell["steps"],
+                np.maximum(mean - std, 1e-12),
+                mean + std,
+                color=line.get_color(),
+                alpha=0.2,
+            )
+        frequency = LOW_FREQUENCY if band == "low" else HIGH_FREQUENCY
+        axes.set_yscale("log")
+        axes.set_xlabel("training step")
+        axes.set_ylabel("fraction of the band's noise left")
+        axes.set_title(f"{band}-frequency band ({frequency} cycles / {LENGTH})")
+        if denoising.get("settings"):
+            axes.legend(fontsize=7)
+            # Mean - std can fall below 0: the log axis keeps to the means'
+            # range, and a band reaching below it is clipped.
+            floor = min(
+                c["mean"]
+                for cell in denoising["settings"].values()
+                for c in cell[band]
+            )
+            axes.set_ylim(bottom=0.5 * floor)
+    axes = figure.add_subplot(1, 3, 3)
+    summary = result.get("fashion_mnist", {}).get("summary", {})
+    names = list(summary)
+    axes.bar(
+        range(len(names)),
+        [summary[n]["test_accuracy"]["mean"] for n in names],
+        yerr=[summary[n]["test_accuracy"]["std"] for n in names],
+        capsize=4,
+    )
+    axes.set_xticks(range(len(names)))
+    axes.set_xticklabels(names, fontsize=8)
+    axes.set_ylabel("test accuracy")
+    axes.set_title("sequential Fashion-MNIST")
+
+
 def main(argv=None):
     argv = common.start(argv)
     args = common.parse_args(
@@ -554,43 +601,7 @@ def main(argv=None):
             )
 
     def plot(figure):
-        figure.set_size_inches(15, 5)
-        denoising = result.get("denoising", {})
-        for column, band in enumerate(("low", "high")):
-            axes = figure.add_subplot(1, 3, column + 1)
-            for setting, cell in denoising.get("settings", {}).items():
-                mean = np.array([c["mean"] for c in cell[band]])
-                std = np.array([c["std"] for c in cell[band]])
-                (line,) = axes.plot(cell["steps"], mean, label=setting)
-                axes.fill_between(
-                    cell["steps"],
-                    np.maximum(mean - std, 1e-6),
-                    mean + std,
-                    color=line.get_color(),
-                    alpha=0.2,
-                )
-            frequency = LOW_FREQUENCY if band == "low" else HIGH_FREQUENCY
-            axes.set_yscale("log")
-            axes.set_xlabel("training step")
-            axes.set_ylabel("fraction of the band's noise left")
-            axes.set_title(
-                f"{band}-frequency band ({frequency} cycles / {LENGTH})"
-            )
-            if denoising.get("settings"):
-                axes.legend(fontsize=7)
-        axes = figure.add_subplot(1, 3, 3)
-        summary = result.get("fashion_mnist", {}).get("summary", {})
-        names = list(summary)
-        axes.bar(
-            range(len(names)),
-            [summary[n]["test_accuracy"]["mean"] for n in names],
-            yerr=[summary[n]["test_accuracy"]["std"] for n in names],
-            capsize=4,
-        )
-        axes.set_xticks(range(len(names)))
-        axes.set_xticklabels(names, fontsize=8)
-        axes.set_ylabel("test accuracy")
-        axes.set_title("sequential Fashion-MNIST")
+        draw(figure, result)
 
     common.write_outputs(
         args.output_dir,
