@@ -21,6 +21,7 @@ EXPERIMENT_BACKEND = {
     "listops_main_job": "jax",
     "lipschitz_sign": "tensorflow",
     "etsmlp_ablations": "torch",
+    "frequency_bias": "torch",
 }
 
 
@@ -249,3 +250,85 @@ def test_etsmlp_ablations_quick(data_env):
         assert abs(cells[name]["num_parameters"] - target) < 0.3 * target
     claims = " ".join(v["claim"] for v in result["verdicts"])
     assert "without alpha" in claims and "without omega" in claims
+
+
+def test_frequency_bias_band_energy_and_noise():
+    from applications.experiments import frequency_bias as fb
+
+    rng = np.random.default_rng(0)
+    low, high = fb.sinusoid_noise(3, rng)
+    assert low.shape == high.shape == (3, fb.LENGTH)
+    # A unit sinusoid on an rfft bin has |X|^2 = (L / 2)^2 at that bin.
+    energy = (fb.LENGTH / 2) ** 2
+    assert fb.band_energy(low, fb.LOW_FREQUENCY) == pytest.approx(energy)
+    assert fb.band_energy(high, fb.HIGH_FREQUENCY) == pytest.approx(energy)
+    assert fb.band_energy(low, fb.HIGH_FREQUENCY) < 1e-9 * energy
+    assert fb.band_energy(high, fb.LOW_FREQUENCY) < 1e-9 * energy
+    with pytest.raises(ValueError, match="outside"):
+        fb.band_energy(low, fb.LENGTH)
+    images = np.arange(2 * 784, dtype="float32").reshape(2, 784, 1)
+    small = fb.downsample(images)
+    assert small.shape == (2, fb.LENGTH, 1)
+    # The first output pixel is the mean of pixels (0, 0), (0, 1), (1, 0)
+    # and (1, 1) of the 28 x 28 image: 0, 1, 28 and 29.
+    assert small[0, 0, 0] == pytest.approx(14.5)
+
+
+def test_frequency_bias_index_sign():
+    from applications.experiments.frequency_bias import bias_index
+
+    curve = {
+        "step": [0, 10, 20, 30, 40],
+        "low": [1.0, 0.1, 0.01, 0.5, 0.5],
+        "high": [1.0, 1.0, 1.0, 0.5, 0.5],
+    }
+    # Only steps 10 and 20 lie in the first half (0, 20].
+    assert bias_index(curve, 40) == pytest.approx(-1.5)
+    swapped = dict(curve, low=curve["high"], high=curve["low"])
+    assert bias_index(swapped, 40) == pytest.approx(1.5)
+
+
+@pytest.mark.skipif(
+    not HAS_FASHION, reason=f"no fashion-mnist under KERAS_SSM_DATA={DATA}"
+)
+def test_frequency_bias_quick_denoising(data_env):
+    run_here("frequency_bias")
+    from applications.experiments import frequency_bias
+
+    out = data_env / "frequency_bias_denoising"
+    frequency_bias.main(
+        ["--quick", "--skip", "fashion_mnist", "--output-dir", str(out)]
+    )
+    result = check_outputs(out)
+    cells = result["denoising"]["settings"]
+    assert set(cells) == set(frequency_bias.QUICK_SETTINGS)
+    for cell in cells.values():
+        assert cell["steps"][0] == 0 and len(cell["steps"]) >= 2
+        # The untrained denoiser is the identity: all the noise is left.
+        assert cell["low"][0]["mean"] == pytest.approx(1.0, abs=1e-4)
+        assert cell["high"][0]["mean"] == pytest.approx(1.0, abs=1e-4)
+    assert cells["sobolev_order=+2"]["sobolev_order"] == 2.0
+    claims = " ".join(v["claim"] for v in result["verdicts"])
+    assert "reverses" in claims and "weakens" in claims
+    assert "fashion_mnist" not in result
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not HAS_FASHION, reason=f"no fashion-mnist under KERAS_SSM_DATA={DATA}"
+)
+def test_frequency_bias_quick_fashion_mnist(data_env):
+    run_here("frequency_bias")
+    from applications.experiments import frequency_bias
+
+    out = data_env / "frequency_bias_fmnist"
+    frequency_bias.main(
+        ["--quick", "--skip", "denoising", "--output-dir", str(out)]
+    )
+    result = check_outputs(out)
+    summary = result["fashion_mnist"]["summary"]
+    assert set(summary) == {"default", "freq_scale=3"}
+    for cells in summary.values():
+        assert 0 <= cells["test_accuracy"]["mean"] <= 1
+        assert cells["test_accuracy"]["n"] == 1
+    assert any("fixed in advance" in v["claim"] for v in result["verdicts"])
