@@ -246,5 +246,18 @@ def test_etsmlp_ablations_quick(data_env):
     target = cells["ETSMLP"]["num_parameters"]
     for name in ("ETSMLP-Gate (matched)", "S4D (matched)"):
         assert abs(cells[name]["num_parameters"] - target) < 0.3 * target
+    # Each Table 3 ablation removes its weights (alpha and beta: 2 per
+    # channel and direction; omega: 1 per channel).
+    for name, kwargs in (
+        ("ETSMLP without alpha", {"use_alpha": False}),
+        ("ETSMLP without beta", {"use_beta": False}),
+        ("ETSMLP without omega", {"use_omega": False}),
+    ):
+        assert cells[name]["block_kwargs"] == kwargs
+        assert cells[name]["num_parameters"] < target
+        assert math.isfinite(cells[name]["test_accuracy"]["mean"])
     claims = " ".join(v["claim"] for v in result["verdicts"])
-    assert "without alpha" in claims and "without omega" in claims
+    for name in ("without alpha", "without beta", "without omega"):
+        assert f"beats ETSMLP {name}" in claims
+    assert "not available" not in json.dumps(result)
+    assert result["paper_table_3_listops"]["ETSMLP without beta"] == 56.05
