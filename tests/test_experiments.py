@@ -21,6 +21,7 @@ EXPERIMENT_BACKEND = {
     "listops_main_job": "jax",
     "lipschitz_sign": "tensorflow",
     "etsmlp_ablations": "torch",
+    "etsmlp_speed_memory": "jax",
 }
 
 
@@ -261,3 +262,69 @@ def test_etsmlp_ablations_quick(data_env):
         assert f"beats ETSMLP {name}" in claims
     assert "not available" not in json.dumps(result)
     assert result["paper_table_3_listops"]["ETSMLP without beta"] == 56.05
+
+
+@pytest.mark.slow  # each configuration imports the backend afresh
+def test_etsmlp_speed_memory_quick(data_env):
+    run_here("etsmlp_speed_memory")
+    from applications.experiments import etsmlp_speed_memory as experiment
+
+    out = data_env / "speed"
+    # Two models at one length: two worker processes.
+    argv = ["--quick", "--lengths", "32", "--models", "etsmlp"]
+    experiment.main(argv + ["transformer", "--output-dir", str(out)])
+    result = check_outputs(out)
+    widths = result["widths"]
+    target = widths["etsmlp"]["matched_parameters"]
+    assert abs(widths["transformer"]["matched_parameters"] - target) < (
+        0.3 * target
+    )
+    for model in ("etsmlp", "transformer"):
+        cell = result["summary"][model]["32"]
+        assert cell["status"] == "ok", cell
+        (run,) = cell["runs"]
+        assert run["timed_steps"] == 2 and run["loss_finite"]
+        assert run["tokens_per_second"] > 0
+        assert run["peak_rss_mb"] >= run["rss_after_warmup_mb"] > 0
+        assert run["peak_method"] == "VmHWM after reset"
+    # The position embedding (32 x width) is counted but not matched.
+    run = result["summary"]["transformer"]["32"]["runs"][0]
+    assert (
+        run["position_embedding_parameters"]
+        == 32 * (widths["transformer"]["hidden_dim"])
+    )
+    claims = " ".join(v["claim"] for v in result["verdicts"])
+    assert "ETSMLP faster than Transformer" in claims
+    assert "ETSMLP lighter than Transformer" in claims
+
+
+def test_etsmlp_speed_memory_records_failures():
+    from applications.experiments import etsmlp_speed_memory as experiment
+
+    config = {
+        "model": "etsmlp",
+        "length": 32,
+        "seed": 0,
+        "hidden_dim": 8,
+        "num_layers": 1,
+        "warmup_steps": 1,
+        "steps": 1,
+        "step_budget": 1.0,
+        "memory_cap_mb": None,
+        "backend": "jax",
+    }
+    # Past the time limit: recorded, not raised.
+    slow = experiment.measure(config, timeout=0.01)
+    assert slow["status"].startswith("too slow")
+    # A worker that cannot allocate (its data segment capped below what
+    # importing Keras needs) is out of memory.
+    starved = experiment.measure(dict(config, memory_cap_mb=64), timeout=120)
+    assert starved["status"] == "out of memory", starved
+    cells = {
+        "etsmlp": {8: {"status": "ok"}},
+        "transformer": {8: {"status": "out of memory"}},
+    }
+    verdict = experiment.verdict_pair(
+        "etsmlp", "transformer", 8, "peak_growth_mb", cells, False
+    )
+    assert verdict["verdict"].startswith("holds: Transformer out of memory")

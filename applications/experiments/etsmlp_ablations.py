@@ -16,7 +16,7 @@
 
 Every variant trains for the preset's epochs on the same data; test
 accuracy mean +- std over seeds. The speed/memory-against-length setting of
-the paper's Figure 3 is not part of this script (see `benchmarks/`).
+the paper's Figure 3 is `etsmlp_speed_memory`.
 
 Example:
 
