@@ -25,18 +25,21 @@ def complex_parameters(layer, dt_scale=1.0):
     Rebuilt from the weights with NumPy's complex numbers: log(lambda) =
     exp(lambda'), alpha = exp(a_re) + i exp(a_im), beta = exp(b) (real
     variant: log(lambda) = -exp(lambda'), alpha = exp(a), beta = exp(b)).
+    The Table 3 ablations fix alpha = 1, beta = 1 or drop the shortcut
+    (sigmoid(omega) = 0).
     """
     lam = to_numpy(layer.lambda_loglog)
-    a = to_numpy(layer.alpha_log)
-    b = to_numpy(layer.beta_log)
     if layer.complex:
         log_lambda = np.exp(lam[..., 0] + 1j * lam[..., 1])
-        alpha = np.exp(a[..., 0]) + 1j * np.exp(a[..., 1])
-        beta = np.exp(b[..., 0] + 1j * b[..., 1])
     else:
-        log_lambda = -np.exp(lam[..., 0])
-        alpha = np.exp(a[..., 0])
-        beta = np.exp(b[..., 0]).astype(np.complex128)
+        log_lambda = -np.exp(lam[..., 0]) + 0j
+    alpha, beta = np.ones_like(log_lambda), np.ones_like(log_lambda)
+    if layer.use_alpha:
+        a = to_numpy(layer.alpha_log)
+        alpha = np.exp(a[..., 0]) + 1j * np.exp(a[..., -1]) * layer.complex
+    if layer.use_beta:
+        b = to_numpy(layer.beta_log)
+        beta = np.exp(b[..., 0] + 1j * b[..., -1] * layer.complex)
     raw = np.exp(alpha * log_lambda)
     modulus = np.abs(raw)
     z = np.where(
@@ -46,7 +49,9 @@ def complex_parameters(layer, dt_scale=1.0):
     # on the branch of log whose imaginary part is Im(alpha log lambda).
     log_z = np.log(np.abs(z)) + 1j * np.imag(alpha * log_lambda)
     z = np.exp(dt_scale * log_z)
-    omega = 1.0 / (1.0 + np.exp(-to_numpy(layer.omega)))
+    omega = 0.0
+    if layer.use_omega:
+        omega = 1.0 / (1.0 + np.exp(-to_numpy(layer.omega)))
     return raw, z, beta, omega
 
 
@@ -150,6 +155,93 @@ def test_temporal_refinement_converges():
     layer = CES(r_min=0.5, r_max=0.9, dt_min=0.5, dt_max=1.0)
     errors = model_continuity(layer, x, refinements=(1, 4, 8))["rel_rmse"]
     assert errors[0, 1] < errors[0, 0] / 2
+
+
+ABLATIONS = {
+    "no alpha": {"use_alpha": False},
+    "no beta": {"use_beta": False},
+    "no omega": {"use_omega": False},
+}
+
+
+@pytest.mark.parametrize("ablation", list(ABLATIONS))
+@pytest.mark.parametrize("complex_", [True, False])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_ablations_match_numpy_recurrence(ablation, complex_, bidirectional):
+    # Without alpha, lambda itself is the factor: a ring near the unit
+    # circle keeps some memory over the 16 steps.
+    layer = CES(
+        r_min=0.5,
+        r_max=0.99,
+        dt_min=0.1,
+        dt_max=1.0,
+        complex=complex_,
+        bidirectional=bidirectional,
+        **ABLATIONS[ablation],
+    )
+    u = inputs()
+    y = to_numpy(layer(u))
+    np.testing.assert_allclose(
+        y, reference_output(layer, u), rtol=1e-4, atol=1e-4
+    )
+
+
+def _alpha_of_one(alpha_log):
+    """alpha weights (log parts) with alpha = exp(0) + i exp(-1e4) = 1."""
+    value = np.zeros_like(alpha_log)
+    value[..., 1] = -1e4
+    return value
+
+
+def test_ablations_remove_exactly_their_factor():
+    # An ablated layer equals the full layer whose removed factor is set to
+    # its neutral value: alpha = exp(0) + i exp(-1e4) = 1, beta = exp(0) =
+    # 1, sigmoid(omega = -1e4) = 0; and it has no weight for that factor.
+    u = inputs()
+    neutral = {
+        "no alpha": ("ces_alpha", _alpha_of_one),
+        "no beta": ("ces_beta", np.zeros_like),
+        "no omega": ("ces_omega", lambda w: np.full_like(w, -1e4)),
+    }
+    for ablation, kwargs in ABLATIONS.items():
+        full = CES(r_min=0.5, r_max=0.95, dt_min=0.1, dt_max=1.0)
+        layer = CES(r_min=0.5, r_max=0.95, dt_min=0.1, dt_max=1.0, **kwargs)
+        full.build(u.shape)
+        layer.build(u.shape)
+        removed, value = neutral[ablation]
+        names = [w.name for w in layer.weights]
+        assert removed not in names and len(names) == 3, names
+        full_size = {w.name: int(np.prod(w.shape)) for w in full.weights}
+        assert layer.count_params() == 7 * 3 - full_size[removed]
+        weights = {w.name: to_numpy(w) for w in full.weights}
+        weights[removed] = value(weights[removed])
+        full.set_weights([weights[w.name] for w in full.weights])
+        layer.set_weights([weights[name] for name in names])
+        np.testing.assert_allclose(
+            to_numpy(layer(u)), to_numpy(full(u)), rtol=1e-5, atol=1e-5
+        )
+    # Without alpha the factor is lambda itself (here |lambda| in the ring).
+    layer = CES(r_min=0.5, r_max=0.6, max_phase=0.0, use_alpha=False)
+    layer.build(u.shape)
+    modulus = np.hypot(*[to_numpy(p) for p in layer.smoothing_factor()])
+    assert np.all((modulus > 0.5 - 1e-5) & (modulus < 0.6 + 1e-5))
+
+
+@pytest.mark.parametrize("ablation", list(ABLATIONS))
+@pytest.mark.parametrize("complex_", [True, False])
+def test_ablations_step_matches_call(ablation, complex_):
+    layer = CES(
+        r_min=0.5,
+        r_max=0.95,
+        dt_min=0.1,
+        dt_max=1.0,
+        complex=complex_,
+        **ABLATIONS[ablation],
+    )
+    u = inputs()
+    y = to_numpy(layer(u))
+    stepped = run_steps(layer, u)
+    np.testing.assert_allclose(stepped, y, rtol=1e-4, atol=1e-4)
 
 
 def test_kernel_formula_and_shape():
@@ -326,10 +418,21 @@ def test_config_round_trip():
         complex=False,
         bidirectional=True,
         dropout=0.1,
+        use_alpha=False,
+        use_beta=False,
+        use_omega=False,
         name="ces_cfg",
     )
-    clone = CES.from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
+    config = layer.get_config()
+    clone = CES.from_config(config)
+    assert clone.get_config() == config
+    assert (config["use_alpha"], config["use_beta"]) == (False, False)
+    assert config["use_omega"] is False
+    # Configs saved before the ablation switches load as the full layer.
+    for key in ("use_alpha", "use_beta", "use_omega"):
+        config.pop(key)
+    old = CES.from_config(config)
+    assert old.use_alpha and old.use_beta and old.use_omega
 
 
 def test_keras_save_and_load_round_trip(tmp_path):
@@ -338,6 +441,7 @@ def test_keras_save_and_load_round_trip(tmp_path):
             keras.Input((16, 3)),
             CES(bidirectional=True),
             CES(complex=False, r_min=0.9, r_max=0.999, max_phase=0.314),
+            CES(use_alpha=False, use_beta=False, use_omega=False),
         ]
     )
     assert_save_load_roundtrip(model, inputs(), tmp_path)
@@ -380,6 +484,9 @@ def test_bidirectional_step_raises():
         ({"stable_lambda": 1.5}, "stable_lambda"),
         ({"dt_min": 0.1, "dt_max": 0.01}, "dt_min"),
         ({"dropout": 1.0}, "dropout"),
+        ({"use_alpha": "no"}, "use_alpha"),
+        ({"use_beta": 0}, "use_beta"),
+        ({"use_omega": None}, "use_omega"),
     ],
 )
 def test_bad_arguments_raise(kwargs, match):

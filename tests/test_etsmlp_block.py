@@ -57,6 +57,27 @@ def test_step_matches_call(norm):
     np.testing.assert_allclose(run_steps(block, u), expected, atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "ablation",
+    [{"use_alpha": False}, {"use_beta": False}, {"use_omega": False}],
+)
+def test_ablated_blocks_match_formula_and_step(ablation):
+    # The paper's Table 3 ablations reach the block's CES.
+    block = ETSMLPBlock(6, r_min=0.5, dt_min=0.1, dt_max=1.0, **ablation)
+    u = inputs()
+    expected = to_numpy(block(u))
+    np.testing.assert_allclose(
+        expected, reference_block(block, u), rtol=1e-4, atol=1e-4
+    )
+    np.testing.assert_allclose(run_steps(block, u), expected, atol=1e-5)
+    ((key, value),) = ablation.items()
+    assert getattr(block.ces, key) is value
+    assert block.get_config()[key] is value
+    full = ETSMLPBlock(6)
+    full(u)
+    assert block.count_params() < full.count_params()
+
+
 def test_causal_unless_bidirectional():
     u = inputs()
     changed = u.copy()
@@ -155,6 +176,7 @@ def test_keras_save_and_load_round_trip(tmp_path):
         ({"hidden_dim": 8, "norm": "group"}, "norm"),
         ({"hidden_dim": 8, "dropout": -0.1}, "dropout"),
         ({"hidden_dim": 8, "r_max": 1.0}, "r_max"),
+        ({"intermediate_dim": 8, "use_omega": "no"}, "use_omega"),
     ],
 )
 def test_bad_arguments_raise(kwargs, match):

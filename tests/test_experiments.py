@@ -22,6 +22,7 @@ EXPERIMENT_BACKEND = {
     "lipschitz_sign": "tensorflow",
     "etsmlp_ablations": "torch",
     "frequency_bias": "torch",
+    "etsmlp_speed_memory": "jax",
 }
 
 
@@ -248,6 +249,16 @@ def test_etsmlp_ablations_quick(data_env):
     target = cells["ETSMLP"]["num_parameters"]
     for name in ("ETSMLP-Gate (matched)", "S4D (matched)"):
         assert abs(cells[name]["num_parameters"] - target) < 0.3 * target
+    # Each Table 3 ablation removes its weights (alpha and beta: 2 per
+    # channel and direction; omega: 1 per channel).
+    for name, kwargs in (
+        ("ETSMLP without alpha", {"use_alpha": False}),
+        ("ETSMLP without beta", {"use_beta": False}),
+        ("ETSMLP without omega", {"use_omega": False}),
+    ):
+        assert cells[name]["block_kwargs"] == kwargs
+        assert cells[name]["num_parameters"] < target
+        assert math.isfinite(cells[name]["test_accuracy"]["mean"])
     claims = " ".join(v["claim"] for v in result["verdicts"])
     assert "without alpha" in claims and "without omega" in claims
 
@@ -332,3 +343,73 @@ def test_frequency_bias_quick_fashion_mnist(data_env):
         assert 0 <= cells["test_accuracy"]["mean"] <= 1
         assert cells["test_accuracy"]["n"] == 1
     assert any("fixed in advance" in v["claim"] for v in result["verdicts"])
+    for name in ("without alpha", "without beta", "without omega"):
+        assert f"beats ETSMLP {name}" in claims
+    assert "not available" not in json.dumps(result)
+    assert result["paper_table_3_listops"]["ETSMLP without beta"] == 56.05
+
+
+@pytest.mark.slow  # each configuration imports the backend afresh
+def test_etsmlp_speed_memory_quick(data_env):
+    run_here("etsmlp_speed_memory")
+    from applications.experiments import etsmlp_speed_memory as experiment
+
+    out = data_env / "speed"
+    # Two models at one length: two worker processes.
+    argv = ["--quick", "--lengths", "32", "--models", "etsmlp"]
+    experiment.main(argv + ["transformer", "--output-dir", str(out)])
+    result = check_outputs(out)
+    widths = result["widths"]
+    target = widths["etsmlp"]["matched_parameters"]
+    assert abs(widths["transformer"]["matched_parameters"] - target) < (
+        0.3 * target
+    )
+    for model in ("etsmlp", "transformer"):
+        cell = result["summary"][model]["32"]
+        assert cell["status"] == "ok", cell
+        (run,) = cell["runs"]
+        assert run["timed_steps"] == 2 and run["loss_finite"]
+        assert run["tokens_per_second"] > 0
+        assert run["peak_rss_mb"] >= run["rss_after_warmup_mb"] > 0
+        assert run["peak_method"] == "VmHWM after reset"
+    # The position embedding (32 x width) is counted but not matched.
+    run = result["summary"]["transformer"]["32"]["runs"][0]
+    assert (
+        run["position_embedding_parameters"]
+        == 32 * (widths["transformer"]["hidden_dim"])
+    )
+    claims = " ".join(v["claim"] for v in result["verdicts"])
+    assert "ETSMLP faster than Transformer" in claims
+    assert "ETSMLP lighter than Transformer" in claims
+
+
+def test_etsmlp_speed_memory_records_failures():
+    from applications.experiments import etsmlp_speed_memory as experiment
+
+    config = {
+        "model": "etsmlp",
+        "length": 32,
+        "seed": 0,
+        "hidden_dim": 8,
+        "num_layers": 1,
+        "warmup_steps": 1,
+        "steps": 1,
+        "step_budget": 1.0,
+        "memory_cap_mb": None,
+        "backend": "jax",
+    }
+    # Past the time limit: recorded, not raised.
+    slow = experiment.measure(config, timeout=0.01)
+    assert slow["status"].startswith("too slow")
+    # A worker that cannot allocate (its data segment capped below what
+    # importing Keras needs) is out of memory.
+    starved = experiment.measure(dict(config, memory_cap_mb=64), timeout=120)
+    assert starved["status"] == "out of memory", starved
+    cells = {
+        "etsmlp": {8: {"status": "ok"}},
+        "transformer": {8: {"status": "out of memory"}},
+    }
+    verdict = experiment.verdict_pair(
+        "etsmlp", "transformer", 8, "peak_growth_mb", cells, False
+    )
+    assert verdict["verdict"].startswith("holds: Transformer out of memory")

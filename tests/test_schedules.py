@@ -52,6 +52,38 @@ def test_warmup_schedule_kinds_and_peaks():
     assert peak_learning_rate(3e-3) == 3e-3
 
 
+def test_warmups_start_from_the_initial_rate():
+    peak, start, total, warmup = 0.01, 1e-7, 100, 10
+    expected_rise = start + (peak - start) * STEPS / warmup
+    linear = warmup_schedule(
+        peak, total, warmup, "linear", initial_learning_rate=start
+    )
+    cosine = warmup_schedule(
+        peak, total, warmup, "cosine", initial_learning_rate=start
+    )
+    rising = STEPS < warmup
+    for schedule in (linear, cosine):
+        values = rates(schedule)
+        np.testing.assert_allclose(
+            values[rising], expected_rise[rising], rtol=1e-5
+        )
+        assert values[0] == pytest.approx(start, rel=1e-5)
+        assert peak_learning_rate(schedule) == pytest.approx(peak)
+    # The linear decay after the warm-up does not depend on the start.
+    np.testing.assert_allclose(
+        rates(linear)[~rising],
+        rates(warmup_schedule(peak, total, warmup, "linear"))[~rising],
+    )
+    config = keras.saving.serialize_keras_object(linear)
+    restored = keras.saving.deserialize_keras_object(config)
+    assert restored.initial_learning_rate == start
+    np.testing.assert_allclose(rates(restored), rates(linear))
+    # Configs saved before the argument existed still load (start at 0).
+    old = dict(linear.get_config())
+    old.pop("initial_learning_rate")
+    assert float(to_numpy(LinearDecayWithWarmup(**old)(0))) == 0.0
+
+
 @pytest.mark.parametrize(
     "call, match",
     [
@@ -60,6 +92,14 @@ def test_warmup_schedule_kinds_and_peaks():
         (lambda: warmup_schedule(0.01, 100, -1), "`warmup_steps`"),
         (lambda: LinearDecayWithWarmup(0.01, 5, 0), "`decay_steps`"),
         (lambda: LinearDecayWithWarmup(0.01, -5, 10), "`warmup_steps`"),
+        (
+            lambda: LinearDecayWithWarmup(0.01, 5, 10, 0.0, 0.1),
+            "`initial_learning_rate`",
+        ),
+        (
+            lambda: warmup_schedule(0.01, 100, 5, initial_learning_rate=-1),
+            "`initial_learning_rate`",
+        ),
     ],
 )
 def test_bad_arguments_raise(call, match):

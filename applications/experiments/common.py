@@ -23,6 +23,15 @@ import numpy as np
 from applications.common import training
 
 OUTPUT_FILES = ("result.json", "result.md", "result.png")
+# The ListOps size of the experiments that train dozens of models (the
+# Lipschitz lambda grid, the ETSMLP ablations): a quarter of the main job's
+# expressions, 2 x 64 models and 5 epochs, so one training takes about a
+# minute instead of the main job's five.
+SMALL_LISTOPS_TRAIN = 4000
+SMALL_LISTOPS_BACKBONE = {"num_layers": 2, "hidden_dim": 64}
+SMALL_LISTOPS_INTERMEDIATE_DIM = 128
+SMALL_LISTOPS_EPOCHS = 5
+SMALL_LISTOPS_LEARNING_RATE = {"transformer": 0.001, "default": 0.003}
 
 
 def parse_args(name, description, argv=None, add_arguments=None):
@@ -266,3 +275,31 @@ def write_outputs(output_dir, title, result, tables, plot):
     finally:
         plt.close(figure)
     return paths
+
+
+def small_listops(model_name):
+    """A `*_listops_cpu` preset at the small ListOps size.
+
+    Args:
+        model_name: the preset's backbone, e.g. "s4d" or "transformer".
+
+    Returns:
+        `(data, training, backbone)`: the preset's data and training dicts
+        with the small sizes, and the backbone arguments to pass to
+        `SSMClassifier.from_preset`.
+    """
+    from keras_ssm.models import get_preset
+
+    preset = get_preset(f"{model_name}_listops_cpu")
+    data = dict(preset["data"], num_train=SMALL_LISTOPS_TRAIN)
+    training = dict(
+        preset["training"],
+        epochs=SMALL_LISTOPS_EPOCHS,
+        learning_rate=SMALL_LISTOPS_LEARNING_RATE.get(
+            model_name, SMALL_LISTOPS_LEARNING_RATE["default"]
+        ),
+    )
+    backbone = dict(SMALL_LISTOPS_BACKBONE)
+    if "intermediate_dim" in preset["model"]["config"]["backbone"]:
+        backbone["intermediate_dim"] = SMALL_LISTOPS_INTERMEDIATE_DIM
+    return data, training, backbone

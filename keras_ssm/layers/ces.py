@@ -13,6 +13,11 @@ whose real part, added to a gated shortcut, is the output:
 
 Training applies `k` with the shared FFT convolution; `step` runs the
 recursion one time step at a time.
+
+The paper's Table 3 ablations are switches of the layer: the real field
+(`complex=False`), and removing alpha (`use_alpha=False`: alpha = 1, so the
+factor is lambda itself), beta (`use_beta=False`: beta = 1) or omega
+(`use_omega=False`: no shortcut, o_t = Re(y_t)).
 """
 
 import math
@@ -127,6 +132,18 @@ class CES(SequenceLayer):
     parts are dropped: lambda in (0, 1) with weight log(-log(lambda)),
     alpha = exp(a) and beta = exp(b) real.
 
+    The other ablations of the paper's Table 3 remove one learnable factor
+    of eqs. (7) and (13), and its weight:
+
+    - `use_alpha=False`: alpha = 1, y_t = (1 - lambda) beta x_t +
+      lambda y_{t-1} (the constraint then bounds |lambda|); `dt_min` and
+      `dt_max` are unused.
+    - `use_beta=False`: beta = 1, y_t = (1 - lambda^alpha) x_t +
+      lambda^alpha y_{t-1}.
+    - `use_omega=False`: no shortcut, o_t = Re(y_t). The paper introduces
+      omega as the gate of the input-to-output shortcut of eq. (13);
+      removing it removes that path (as does the authors' code).
+
     lambda' and alpha are float32 SSM weights without weight decay; beta and
     omega are float32 weights (never autocast) with the usual weight decay,
     as in the reference, which decays all weights.
@@ -146,6 +163,12 @@ class CES(SequenceLayer):
             `max_lambda` clamp (alpha plays the part of an SSM's dt in
             lambda^alpha): sampling twice as finely goes with
             `dt_scale=0.5`, as for `S4D`.
+        use_alpha: learn the damping exponent alpha (default True; False
+            fixes alpha = 1, the paper's "No alpha" ablation).
+        use_beta: learn the input factor beta (default True; False fixes
+            beta = 1, the "No beta" ablation).
+        use_omega: add the gated shortcut sigmoid(omega) x (default True;
+            False drops it, the "No omega" ablation).
         bidirectional: add a second smoothing run backward in time, combined
             with the forward one as a two-sided kernel whose backward taps
             start at lag -1 (the paper's equation (14)); no `step`.
@@ -179,6 +202,9 @@ class CES(SequenceLayer):
         bidirectional=False,
         dropout=0.0,
         dt_scale=1.0,
+        use_alpha=True,
+        use_beta=True,
+        use_omega=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -229,6 +255,9 @@ class CES(SequenceLayer):
         self.dt_scale = check_float(
             "dt_scale", dt_scale, minimum=0.0, min_open=True
         )
+        self.use_alpha = check_bool("use_alpha", use_alpha)
+        self.use_beta = check_bool("use_beta", use_beta)
+        self.use_omega = check_bool("use_omega", use_omega)
         self.bidirectional = check_bool("bidirectional", bidirectional)
         self.dropout = check_dropout("dropout", dropout)
         self.dropout_layer = keras.layers.Dropout(
@@ -247,23 +276,32 @@ class CES(SequenceLayer):
         else:
             lambda_init = stable_initializer(self.stable_lambda, parts)
         self.lambda_loglog = self.add_ssm_weight(LAMBDA, shape, lambda_init)
-        self.alpha_log = self.add_ssm_weight(
-            ALPHA, shape, log_uniform_pair_initializer(self.dt_min, self.dt_max)
-        )
-        self.beta_log = self.add_weight(
-            name=BETA,
-            shape=shape,
-            initializer=keras.initializers.RandomNormal(stddev=0.2),
-            dtype="float32",
-            autocast=False,
-        )
-        self.omega = self.add_weight(
-            name=OMEGA,
-            shape=(channels,),
-            initializer=keras.initializers.RandomNormal(stddev=1.0),
-            dtype="float32",
-            autocast=False,
-        )
+        # An ablated factor has no weight (None): its value is fixed.
+        self.alpha_log = None
+        if self.use_alpha:
+            self.alpha_log = self.add_ssm_weight(
+                ALPHA,
+                shape,
+                log_uniform_pair_initializer(self.dt_min, self.dt_max),
+            )
+        self.beta_log = None
+        if self.use_beta:
+            self.beta_log = self.add_weight(
+                name=BETA,
+                shape=shape,
+                initializer=keras.initializers.RandomNormal(stddev=0.2),
+                dtype="float32",
+                autocast=False,
+            )
+        self.omega = None
+        if self.use_omega:
+            self.omega = self.add_weight(
+                name=OMEGA,
+                shape=(channels,),
+                initializer=keras.initializers.RandomNormal(stddev=1.0),
+                dtype="float32",
+                autocast=False,
+            )
 
     # -- the smoothing in closed form ------------------------------------------
 
@@ -285,14 +323,19 @@ class CES(SequenceLayer):
         """
         scale = self.dt_scale if dt_scale is None else dt_scale
         lam = self._parts(self.lambda_loglog)
-        a = self._parts(self.alpha_log)
         if self.complex:
             log_lambda = cplx.cexp(lam)
-            alpha = (ops.exp(a[0]), ops.exp(a[1]))
         else:
             log_lambda = (-ops.exp(lam[0]), lam[1])
-            alpha = (ops.exp(a[0]), a[1])
-        q_re, q_im = cplx.cmul(alpha, log_lambda)
+        if self.use_alpha:
+            a = self._parts(self.alpha_log)
+            if self.complex:
+                alpha = (ops.exp(a[0]), ops.exp(a[1]))
+            else:
+                alpha = (ops.exp(a[0]), a[1])
+            q_re, q_im = cplx.cmul(alpha, log_lambda)
+        else:  # alpha = 1: lambda^alpha = lambda
+            q_re, q_im = log_lambda
         q_re = ops.minimum(q_re, math.log(self.max_lambda))
         return q_re * scale, q_im * scale
 
@@ -302,8 +345,10 @@ class CES(SequenceLayer):
 
     def input_gain(self, dt_scale=None):
         """beta (1 - lambda^alpha), the weight of x_t in y_t (complex pair)."""
-        beta = cplx.cexp(self._parts(self.beta_log))
         one_minus = cplx.csub((1.0, 0.0), self.smoothing_factor(dt_scale))
+        if not self.use_beta:  # beta = 1
+            return one_minus
+        beta = cplx.cexp(self._parts(self.beta_log))
         return cplx.cmul(beta, one_minus)
 
     def kernel(self, length, dt_scale=None):
@@ -323,7 +368,12 @@ class CES(SequenceLayer):
         )
 
     def shortcut_gain(self):
-        """sigmoid(omega), the weight of the skip path (channels,)."""
+        """sigmoid(omega), the weight of the skip path (channels,).
+
+        None with `use_omega=False` (no skip path).
+        """
+        if not self.use_omega:
+            return None
         return ops.sigmoid(self.omega)
 
     # -- modes -----------------------------------------------------------------
@@ -336,7 +386,8 @@ class CES(SequenceLayer):
         length = u.shape[1] if u.shape[1] is not None else ops.shape(u)[1]
         k = self.kernel(length, dt_scale)
         y = fft_conv(u, k[0], k[1] if self.bidirectional else None)
-        y = y + u * ops.cast(self.shortcut_gain(), u.dtype)
+        if self.use_omega:
+            y = y + u * ops.cast(self.shortcut_gain(), u.dtype)
         y = self.dropout_layer(y, training=training)
         return self.apply_mask(y, mask)
 
@@ -374,7 +425,9 @@ class CES(SequenceLayer):
             cplx.cmul((decay[0][0], decay[1][0]), state),
             cplx.cscale((gain[0][0], gain[1][0]), x),
         )
-        out = y[0] + self.shortcut_gain() * x
+        out = y[0]
+        if self.use_omega:
+            out = out + self.shortcut_gain() * x
         return ops.cast(out, out_dtype), y
 
     def get_config(self):
@@ -393,6 +446,9 @@ class CES(SequenceLayer):
                 "dt_scale": self.dt_scale,
                 "bidirectional": self.bidirectional,
                 "dropout": self.dropout,
+                "use_alpha": self.use_alpha,
+                "use_beta": self.use_beta,
+                "use_omega": self.use_omega,
             }
         )
         return config

@@ -75,8 +75,9 @@ class ETSMLPBlock(SequenceLayer):
             the residual addition (False).
         **ces_kwargs: other arguments of `CES` (`r_min`, `r_max`,
             `max_phase`, `init`, `dt_min`, `dt_max`, `max_lambda`,
-            `complex`, ...), together with the usual layer keyword arguments
-            (`name`, `dtype`).
+            `complex`, and the paper's Table 3 ablations `use_alpha`,
+            `use_beta`, `use_omega`, ...), together with the usual layer
+            keyword arguments (`name`, `dtype`).
 
     Example:
 

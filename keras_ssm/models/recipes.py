@@ -7,6 +7,8 @@ preset's warm-up schedule, plus the batch size and number of epochs.
 """
 
 from keras_ssm import presets as registry
+from keras_ssm.utils.validation import check_float
+from keras_ssm.utils.validation import check_int
 
 
 def resolve_training(preset):
@@ -21,6 +23,57 @@ def resolve_training(preset):
     )
 
 
+WARMUP_LENGTHS = ("warmup_steps", "warmup_epochs", "warmup_fraction")
+
+
+def check_warmup(training):
+    """Validates the warm-up settings of a training dict.
+
+    The warm-up's length is given at most once: in steps (`warmup_steps`,
+    an int >= 0), in epochs (`warmup_epochs`, >= 0) or as a fraction of
+    the whole run (`warmup_fraction`, in [0, 1); the ETSMLP paper warms up
+    over the first 10%). `warmup_initial_lr`, the rate the warm-up starts
+    from, is in [0, learning_rate].
+
+    Raises:
+        ValueError: naming the setting and what it accepts.
+    """
+    given = [key for key in WARMUP_LENGTHS if training.get(key) is not None]
+    if len(given) > 1:
+        raise ValueError(
+            "Give the warm-up's length once, as one of "
+            f"{', '.join(WARMUP_LENGTHS)}; got {given}."
+        )
+    if training.get("warmup_steps") is not None:
+        check_int("warmup_steps", training["warmup_steps"], minimum=0)
+    if training.get("warmup_epochs") is not None:
+        check_float("warmup_epochs", training["warmup_epochs"], minimum=0.0)
+    if training.get("warmup_fraction") is not None:
+        check_float(
+            "warmup_fraction",
+            training["warmup_fraction"],
+            minimum=0.0,
+            maximum=1.0,
+            max_open=True,
+        )
+    if training.get("warmup_initial_lr") is not None:
+        check_float(
+            "warmup_initial_lr",
+            training["warmup_initial_lr"],
+            minimum=0.0,
+            maximum=training["learning_rate"],
+        )
+
+
+def warmup_steps(training, steps_per_epoch, total_steps):
+    """The warm-up's length in optimizer steps (0 without a warm-up)."""
+    if training.get("warmup_fraction") is not None:
+        return int(round(training["warmup_fraction"] * total_steps))
+    if training.get("warmup_steps") is not None:
+        return training["warmup_steps"]
+    return int(round((training.get("warmup_epochs") or 0) * steps_per_epoch))
+
+
 def make_optimizer(training, steps_per_epoch=None, epochs=None):
     """`SSMAdamW` with the schedule of `training` settings.
 
@@ -28,8 +81,11 @@ def make_optimizer(training, steps_per_epoch=None, epochs=None):
         training: dict with `learning_rate`, `weight_decay`, optional
             `ssm_learning_rate`, `epochs`, `schedule` (`"cosine"`, the
             default, `"linear"` or `"constant"`; see
-            `keras_ssm.schedules.warmup_schedule`), `warmup_steps` or
-            `warmup_epochs` (default 0), `final_lr_fraction` (cosine's
+            `keras_ssm.schedules.warmup_schedule`), the warm-up's length
+            as one of `warmup_steps`, `warmup_epochs` or `warmup_fraction`
+            (of all training steps, in [0, 1); default: no warm-up),
+            `warmup_initial_lr` (the rate the warm-up starts from, in
+            [0, learning_rate]; default 0), `final_lr_fraction` (cosine's
             final rate over the peak, default 0), Adam's `beta_2` (default
             0.999) and `clipnorm` (default none), and
             `decay_ssm_parameters` (default False: no weight decay on SSM
@@ -46,12 +102,11 @@ def make_optimizer(training, steps_per_epoch=None, epochs=None):
 
     lr = training["learning_rate"]
     epochs = epochs or training["epochs"]
+    check_warmup(training)
     schedule = lr
     if steps_per_epoch and training.get("schedule", "cosine") != "constant":
         total = max(1, steps_per_epoch * epochs)
-        warmup = training.get("warmup_steps") or round(
-            training.get("warmup_epochs", 0) * steps_per_epoch
-        )
+        warmup = warmup_steps(training, steps_per_epoch, total)
         # A run shorter than the warm-up (a smoke test of a paper preset)
         # warms up over all but its last step.
         warmup = min(warmup, total - 1)
@@ -61,6 +116,7 @@ def make_optimizer(training, steps_per_epoch=None, epochs=None):
             warmup,
             training.get("schedule", "cosine"),
             alpha=training.get("final_lr_fraction", 0.0),
+            initial_learning_rate=training.get("warmup_initial_lr", 0.0),
         )
     return SSMAdamW(
         schedule,
