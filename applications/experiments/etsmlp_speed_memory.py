@@ -170,6 +170,34 @@ def position_embedding_count(model):
     return model.count_params() - matching_count(model)
 
 
+def closest_width(model, num_layers, target, hidden_dim):
+    """(width, count) of `model` with the count closest to `target`.
+
+    Widths are multiples of 4 (the Transformer's 4 heads divide them); the
+    count grows with the width, so a bisection needs few builds.
+    """
+
+    counts = {}
+
+    def count(width):
+        if width not in counts:
+            built = build_model(model, width, num_layers, 64)
+            counts[width] = matching_count(built)
+        return counts[width]
+
+    low, high = 2, 2 * hidden_dim  # in units of 4: widths 8 .. 8 * d
+    while count(4 * high) < target and high < 64 * hidden_dim:
+        high *= 2
+    while high - low > 1:  # count(4 low) < target <= count(4 high), or ends
+        middle = (low + high) // 2
+        if count(4 * middle) < target:
+            low = middle
+        else:
+            high = middle
+    candidates = [(4 * w, count(4 * w)) for w in (low, high)]
+    return min(candidates, key=lambda pair: abs(pair[1] - target))
+
+
 def matched_widths(models, hidden_dim, num_layers):
     """{model: (hidden_dim, matching count)}; ETSMLP sets the target."""
     # Length 64 for counting: only the position embedding depends on it,
@@ -179,15 +207,7 @@ def matched_widths(models, hidden_dim, num_layers):
     for model in models:
         if model == "etsmlp":
             continue
-        best = None
-        # Multiples of 4: the Transformer's 4 heads divide the width.
-        for width in range(8, 8 * hidden_dim + 1, 4):
-            count = matching_count(build_model(model, width, num_layers, 64))
-            if best is None or abs(count - target) < abs(best[1] - target):
-                best = (width, count)
-            if count > target:
-                break
-        widths[model] = best
+        widths[model] = closest_width(model, num_layers, target, hidden_dim)
     return widths
 
 
