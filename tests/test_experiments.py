@@ -217,7 +217,7 @@ def check_lipschitz_cells(summary, metric):
         assert all(cell[metric]["n"] == 1 for cell in cells.values())
 
 
-def check_lipschitz_runs(result):
+def check_lipschitz_runs(result, rel=0.2):
     # Selection (2 signs x 1 magnitude) and lambda = 0, per model: the
     # selection run is seed 0's run at the chosen lambda.
     assert len(result["runs"]) == 2 * 3
@@ -226,7 +226,7 @@ def check_lipschitz_runs(result):
         reading = run["frequency"]
         # L_Lip / power is E_p[4 sin^2(pi xi)] up to the wrap-around step.
         assert reading["penalty_over_power"] == pytest.approx(
-            reading["E_4sin2"], rel=0.2
+            reading["E_4sin2"], rel=rel
         )
         assert reading["E_4sin2"] <= reading["four_pi2_E_xi2"]
 
@@ -249,7 +249,9 @@ def test_lipschitz_sign_etth1_quick(data_env):
         for cell in model_cells.values():
             assert cell["test_mse"]["mean"] > 0
             assert cell["test_mae"]["mean"] > 0
-    check_lipschitz_runs(result)
+    # A window minus its last value ends at 0 and starts away from it: the
+    # wrap-around step of the circular reading is large in short windows.
+    check_lipschitz_runs(result, rel=0.5)
     assert result["etth1"]["horizons"] == [8]
     assert "window" in result["etth1"]["protocol_differences"]
     with open(out / "result.md") as f:
