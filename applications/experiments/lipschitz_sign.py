@@ -5,8 +5,9 @@ embedded sequence to the loss and claims that a negative lambda helps
 Transformers and a positive one helps SSMs. Two tasks (`--tasks`):
 
 - `listops`: generated ListOps, the `*_listops_cpu` classifiers at the
-  small size of `common.small_listops`, trained `LISTOPS_EPOCHS` epochs; lambda is chosen on validation accuracy, the
-  models compared on test accuracy.
+  small size of `common.small_listops`, trained `LISTOPS_EPOCHS` epochs;
+  lambda is chosen on validation accuracy, the models compared on test
+  accuracy.
 - `etth1`: ETTh1 univariate (target OT), horizons 168 and 720, the
   `transformer_etth1_cpu` and `s4d_etth1_cpu` forecasters (a shorter
   training, see `ETT_TRAINING`); lambda is chosen on validation MSE, the
