@@ -42,6 +42,19 @@ def add_arguments(parser):
         choices=("model", "task", "subsampling"),
         help="Parts to leave out.",
     )
+    parser.add_argument(
+        "--train-images",
+        type=int,
+        default=None,
+        help="Training images of the subsampling part (default: the "
+        "presets' 2700).",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="Epochs of the subsampling part (default: the presets' 3).",
+    )
 
 
 def smooth_signal(seed, batch, length, channels, periods=4.0):
@@ -219,6 +232,8 @@ def subsampling_part(args):
     from keras_ssm.models import get_preset
 
     sizes = {"max_train": 60, "max_test": 20} if args.quick else {}
+    if args.train_images:
+        sizes["max_train"] = args.train_images
     try:
         data = datasets.load_preset_data(
             "s4d_fashion_mnist_cpu", seed=0, **sizes
@@ -232,6 +247,8 @@ def subsampling_part(args):
         training = dict(get_preset(preset_name)["training"])
         if args.quick:
             training.update(epochs=1, batch_size=30)
+        if args.epochs:
+            training["epochs"] = args.epochs
         per_factor = {f: [] for f in FACTORS}
         for seed in args.seeds:
             keras.utils.set_random_seed(seed)
