@@ -102,6 +102,8 @@ BAD = [
     ("CES", {"bidirectional": "false"}, T, "bidirectional"),
     ("CES", {"dropout": None}, T, "dropout"),
     ("CES", {"dropout": 1.0}, V, "dropout"),
+    ("CES", {"dt_scale": 0.0}, V, "dt_scale"),
+    ("CES", {"dt_scale": "1"}, T, "dt_scale"),
     # ETSMLPBlock / ETSMLPGate
     ("ETSMLPBlock", {"intermediate_dim": 0}, V, "intermediate_dim"),
     ("ETSMLPBlock", {"intermediate_dim": 8.0}, T, "intermediate_dim"),

@@ -146,7 +146,7 @@ def training_recipe(preset, steps_per_epoch=None, epochs=None):
 
     >>> recipe = training_recipe("s4d_listops_cpu", steps_per_epoch=10)
     >>> recipe["batch_size"], recipe["epochs"]
-    (32, 5)
+    (32, 4)
     """
     training = resolve_training(preset)
     epochs = epochs or training["epochs"]
