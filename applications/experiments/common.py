@@ -303,3 +303,38 @@ def small_listops(model_name):
     if "intermediate_dim" in preset["model"]["config"]["backbone"]:
         backbone["intermediate_dim"] = SMALL_LISTOPS_INTERMEDIATE_DIM
     return data, training, backbone
+
+
+def fit_preset(model, training, x, y, **fit_kwargs):
+    """Compile a task model with a preset's training settings and fit it.
+
+    The learning-rate schedule spans `training["epochs"]` epochs of
+    ceil(len(y) / batch_size) steps, the same count `fit` takes, so the
+    schedule ends with the last batch.
+
+    Args:
+        model: an `SSMClassifier` (or any model with `compile_from_preset`).
+        training: the preset's training dict (`batch_size`, `epochs`, ...).
+        x: training inputs.
+        y: training targets.
+        **fit_kwargs: passed to `fit` (e.g. `validation_data`, `callbacks`).
+
+    Returns:
+        `(history, seconds)`: the `fit` history and its wall-clock seconds.
+
+    Example:
+
+        history, seconds = fit_preset(model, training, x_train, y_train)
+    """
+    import time
+
+    batch_size = training["batch_size"]
+    epochs = training["epochs"]
+    model.compile_from_preset(
+        training, steps_per_epoch=-(-len(y) // batch_size), epochs=epochs
+    )
+    start = time.perf_counter()
+    history = model.fit(
+        x, y, epochs=epochs, batch_size=batch_size, verbose=0, **fit_kwargs
+    )
+    return history, time.perf_counter() - start

@@ -253,15 +253,7 @@ def subsampling_part(args):
         for seed in args.seeds:
             keras.utils.set_random_seed(seed)
             model = build_classifier(preset_name, args.quick)
-            steps = -(-len(y_train) // training["batch_size"])
-            model.compile_from_preset(training, steps_per_epoch=steps)
-            model.fit(
-                x_train,
-                y_train,
-                epochs=training["epochs"],
-                batch_size=training["batch_size"],
-                verbose=0,
-            )
+            common.fit_preset(model, training, x_train, y_train)
             for factor in FACTORS:
                 per_factor[factor].append(
                     accuracy_at_rate(model, x_test, y_test, factor)

@@ -27,8 +27,6 @@ Example:
     python -m applications.experiments.etsmlp_ablations --seeds 0 1 2
 """
 
-import time
-
 from applications.experiments import common
 
 NAME = "etsmlp_ablations"
@@ -129,21 +127,10 @@ def train(task, block_type, overrides, block_kwargs, seed, splits, training):
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = splits
     keras.utils.set_random_seed(seed)
     model = build(task, block_type, overrides, block_kwargs)
-    batch_size = training["batch_size"]
-    steps = -(-len(y_train) // batch_size)
-    model.compile_from_preset(training, steps_per_epoch=steps)
-    start = time.perf_counter()
-    model.fit(
-        x_train,
-        y_train,
-        epochs=training["epochs"],
-        batch_size=batch_size,
-        verbose=0,
-    )
-    seconds = time.perf_counter() - start
-    accuracy = model.evaluate(x_test, y_test, batch_size=batch_size, verbose=0)[
-        1
-    ]
+    _, seconds = common.fit_preset(model, training, x_train, y_train)
+    accuracy = model.evaluate(
+        x_test, y_test, batch_size=training["batch_size"], verbose=0
+    )[1]
     return float(accuracy), seconds, int(model.count_params())
 
 

@@ -391,18 +391,8 @@ def classifier_run(s4d_kwargs, seed, splits, training, overrides):
     if s4d_kwargs:
         kwargs["block_kwargs"] = dict(s4d_kwargs)
     model = SSMClassifier.from_preset(FMNIST_PRESET, **kwargs)
+    _, seconds = common.fit_preset(model, training, x_train, y_train)
     batch_size = training["batch_size"]
-    steps = -(-len(y_train) // batch_size)
-    model.compile_from_preset(training, steps_per_epoch=steps)
-    start = time.perf_counter()
-    model.fit(
-        x_train,
-        y_train,
-        epochs=training["epochs"],
-        batch_size=batch_size,
-        verbose=0,
-    )
-    seconds = time.perf_counter() - start
     val = model.evaluate(x_val, y_val, batch_size=batch_size, verbose=0)[1]
     test = model.evaluate(x_test, y_test, batch_size=batch_size, verbose=0)[1]
     return {

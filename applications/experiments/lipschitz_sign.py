@@ -212,16 +212,8 @@ def listops_train(model_name, weight, seed, setup):
         lipschitz_weight=weight if weight else None,
         **overrides,
     )
+    common.fit_preset(model, training, x_train, y_train)
     batch_size = training["batch_size"]
-    steps = -(-len(y_train) // batch_size)
-    model.compile_from_preset(training, steps_per_epoch=steps)
-    model.fit(
-        x_train,
-        y_train,
-        epochs=training["epochs"],
-        batch_size=batch_size,
-        verbose=0,
-    )
     val_accuracy = float(
         model.evaluate(x_val, y_val, batch_size=batch_size, verbose=0)[1]
     )

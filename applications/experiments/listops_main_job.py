@@ -87,25 +87,17 @@ def run_one(model_name, seed, args):
     )  # the same data for every seed: seeds vary the model
     keras.utils.set_random_seed(seed)
     model = SSMClassifier.from_preset(preset_name, **overrides)
-    batch_size = training["batch_size"]
-    steps = -(-len(y_train) // batch_size)
-    model.compile_from_preset(
-        training, steps_per_epoch=steps, epochs=training["epochs"]
-    )
     budget = make_budget_callback(args.budget_seconds)
-    start = time.perf_counter()
-    history = model.fit(
+    history, seconds = common.fit_preset(
+        model,
+        training,
         x_train,
         y_train,
         validation_data=(x_val, y_val),
-        epochs=training["epochs"],
-        batch_size=batch_size,
         callbacks=[budget],
-        verbose=0,
     )
-    seconds = time.perf_counter() - start
     _, test_accuracy = model.evaluate(
-        x_test, y_test, batch_size=batch_size, verbose=0
+        x_test, y_test, batch_size=training["batch_size"], verbose=0
     )
     print(
         f"{model_name} seed {seed}: test accuracy {test_accuracy:.4f} after "
