@@ -78,6 +78,24 @@ def check_outputs(output_dir):
     return result
 
 
+def run_quick(tmp_path, name, *argv, module=None, every_backend=False):
+    """Runs experiment `module` (default `name`) in `--quick` mode.
+
+    Skips unless the experiment runs under the current backend (or
+    `every_backend`); returns the checked `result.json`.
+    """
+    import importlib
+
+    if not every_backend:
+        run_here(name)
+    experiment = importlib.import_module(
+        f"applications.experiments.{module or name}"
+    )
+    out = tmp_path / name
+    experiment.main(["--quick", *argv, "--output-dir", str(out)])
+    return check_outputs(out)
+
+
 def test_summarize_mean_and_sample_std():
     stat = common.summarize([1.0, 2.0, 4.0])
     assert stat["mean"] == pytest.approx(7 / 3)
@@ -131,13 +149,9 @@ def test_write_outputs_requires_verdicts(tmp_path):
 
 
 def test_continuity_laws_quick_model_and_task(data_env):
-    from applications.experiments import continuity_laws
-
-    out = data_env / "continuity"
-    continuity_laws.main(
-        ["--quick", "--skip", "subsampling", "--output-dir", str(out)]
+    result = run_quick(
+        data_env, "continuity_laws", "--skip", "subsampling", every_backend=True
     )
-    result = check_outputs(out)
     s4d = result["model_continuity"]["models"]["S4D"]["rel_rmse"]
     # S4D is linear: the relative error is the same at every amplitude.
     coarse = [row[0]["mean"] for row in s4d]
@@ -160,14 +174,7 @@ def test_continuity_laws_quick_model_and_task(data_env):
     not HAS_FASHION, reason=f"no fashion-mnist under KERAS_SSM_DATA={DATA}"
 )
 def test_continuity_laws_quick_subsampling(data_env):
-    run_here("continuity_laws")
-    from applications.experiments import continuity_laws
-
-    out = data_env / "subsampling"
-    continuity_laws.main(
-        ["--quick", "--skip", "model", "task", "--output-dir", str(out)]
-    )
-    result = check_outputs(out)
+    result = run_quick(data_env, "continuity_laws", "--skip", "model", "task")
     models = result["subsampling"]["models"]
     assert set(models) == {"s4d", "mamba"}
     for cells in models.values():
@@ -177,14 +184,9 @@ def test_continuity_laws_quick_subsampling(data_env):
 
 @pytest.mark.slow
 def test_listops_main_job_quick(data_env):
-    run_here("listops_main_job")
-    from applications.experiments import listops_main_job
-
-    out = data_env / "listops"
-    listops_main_job.main(
-        ["--quick", "--models", "s4d", "etsmlp", "--output-dir", str(out)]
+    result = run_quick(
+        data_env, "listops_main_job", "--models", "s4d", "etsmlp"
     )
-    result = check_outputs(out)
     assert set(result["summary"]) == {"s4d", "etsmlp"}
     for model in ("s4d", "etsmlp"):
         acc = result["summary"][model]["test_accuracy"]
@@ -196,14 +198,7 @@ def test_listops_main_job_quick(data_env):
 
 @pytest.mark.slow
 def test_lipschitz_sign_quick(data_env):
-    run_here("lipschitz_sign")
-    from applications.experiments import lipschitz_sign
-
-    out = data_env / "lipschitz"
-    lipschitz_sign.main(
-        ["--quick", "--tasks", "listops", "--output-dir", str(out)]
-    )
-    result = check_outputs(out)
+    result = run_quick(data_env, "lipschitz_sign", "--tasks", "listops")
     assert set(result["summary"]) == {"listops"}
     check_lipschitz_cells(result["summary"]["listops"], "test_accuracy")
     check_lipschitz_runs(result)
@@ -237,14 +232,13 @@ def check_lipschitz_runs(result, rel=0.2):
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_ETT, reason=f"no ETTh1 under KERAS_SSM_DATA={DATA}")
 def test_lipschitz_sign_etth1_quick(data_env):
-    run_here("lipschitz_sign_etth1")
-    from applications.experiments import lipschitz_sign
-
-    out = data_env / "lipschitz_etth1"
-    lipschitz_sign.main(
-        ["--quick", "--tasks", "etth1", "--output-dir", str(out)]
+    result = run_quick(
+        data_env,
+        "lipschitz_sign_etth1",
+        "--tasks",
+        "etth1",
+        module="lipschitz_sign",
     )
-    result = check_outputs(out)
     assert set(result["summary"]) == {"etth1_h8"}
     cells = result["summary"]["etth1_h8"]
     check_lipschitz_cells(cells, "test_mse")
@@ -257,10 +251,12 @@ def test_lipschitz_sign_etth1_quick(data_env):
     check_lipschitz_runs(result, rel=0.5)
     assert result["etth1"]["horizons"] == [8]
     assert "window" in result["etth1"]["protocol_differences"]
-    with open(out / "result.md") as f:
+    with open(data_env / "lipschitz_sign_etth1" / "result.md") as f:
         table = f.read()
     # The poster has no horizon 8: no poster rows in the quick table.
     assert "(poster)" not in table
+    from applications.experiments import lipschitz_sign
+
     rows = lipschitz_sign.poster_rows(168)
     assert [r[0] for r in rows] == [
         "Transformer (poster)",
@@ -325,13 +321,10 @@ def test_frequency_reading_matches_formula():
 
 @pytest.mark.slow
 def test_etsmlp_ablations_quick(data_env):
-    run_here("etsmlp_ablations")
+    result = run_quick(data_env, "etsmlp_ablations")
+    cells = result["summary"]["listops"]
     from applications.experiments import etsmlp_ablations
 
-    out = data_env / "etsmlp"
-    etsmlp_ablations.main(["--quick", "--output-dir", str(out)])
-    result = check_outputs(out)
-    cells = result["summary"]["listops"]
     assert set(cells) == set(etsmlp_ablations.VARIANTS)
     assert cells["ETSMLP real field"]["block_kwargs"] == {"complex": False}
     # The real field drops the imaginary parameters.
@@ -400,15 +393,10 @@ def test_frequency_bias_index_sign():
     not HAS_FASHION, reason=f"no fashion-mnist under KERAS_SSM_DATA={DATA}"
 )
 def test_frequency_bias_quick_denoising(data_env):
-    run_here("frequency_bias")
+    result = run_quick(data_env, "frequency_bias", "--skip", "fashion_mnist")
+    cells = result["denoising"]["settings"]
     from applications.experiments import frequency_bias
 
-    out = data_env / "frequency_bias_denoising"
-    frequency_bias.main(
-        ["--quick", "--skip", "fashion_mnist", "--output-dir", str(out)]
-    )
-    result = check_outputs(out)
-    cells = result["denoising"]["settings"]
     assert set(cells) == set(frequency_bias.QUICK_SETTINGS)
     for cell in cells.values():
         assert cell["steps"][0] == 0 and len(cell["steps"]) >= 2
@@ -426,14 +414,7 @@ def test_frequency_bias_quick_denoising(data_env):
     not HAS_FASHION, reason=f"no fashion-mnist under KERAS_SSM_DATA={DATA}"
 )
 def test_frequency_bias_quick_fashion_mnist(data_env):
-    run_here("frequency_bias")
-    from applications.experiments import frequency_bias
-
-    out = data_env / "frequency_bias_fmnist"
-    frequency_bias.main(
-        ["--quick", "--skip", "denoising", "--output-dir", str(out)]
-    )
-    result = check_outputs(out)
+    result = run_quick(data_env, "frequency_bias", "--skip", "denoising")
     summary = result["fashion_mnist"]["summary"]
     assert set(summary) == {"default", "freq_scale=3"}
     for cells in summary.values():
@@ -444,14 +425,9 @@ def test_frequency_bias_quick_fashion_mnist(data_env):
 
 @pytest.mark.slow  # each configuration imports the backend afresh
 def test_etsmlp_speed_memory_quick(data_env):
-    run_here("etsmlp_speed_memory")
-    from applications.experiments import etsmlp_speed_memory as experiment
-
-    out = data_env / "speed"
     # Two models at one length: two worker processes.
-    argv = ["--quick", "--lengths", "32", "--models", "etsmlp"]
-    experiment.main(argv + ["transformer", "--output-dir", str(out)])
-    result = check_outputs(out)
+    argv = ["--lengths", "32", "--models", "etsmlp", "transformer"]
+    result = run_quick(data_env, "etsmlp_speed_memory", *argv)
     widths = result["widths"]
     target = widths["etsmlp"]["matched_parameters"]
     assert abs(widths["transformer"]["matched_parameters"] - target) < (
