@@ -148,6 +148,14 @@ def test_write_outputs_requires_verdicts(tmp_path):
         )
 
 
+def test_not_measured_names_the_reason():
+    verdict = common.not_measured("claim", "no data under /x")
+    assert verdict == {
+        "claim": "claim",
+        "verdict": "not measured: no data under /x",
+    }
+
+
 def test_continuity_laws_quick_model_and_task(data_env):
     result = run_quick(
         data_env, "continuity_laws", "--skip", "subsampling", every_backend=True

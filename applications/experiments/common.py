@@ -174,6 +174,19 @@ def compare(a, b, higher_is_better=True, min_difference=0.0):
     }
 
 
+def not_measured(claim, reason):
+    """The verdict of a claim that could not be measured, and why.
+
+    Args:
+        claim: the claim, as in the other verdicts.
+        reason: why it was not measured (e.g. absent data).
+
+    Returns:
+        A verdict dict: `{"claim": claim, "verdict": "not measured: ..."}`.
+    """
+    return {"claim": claim, "verdict": f"not measured: {reason}"}
+
+
 def format_stat(stat, digits=4):
     """`mean +- std (n=...)` of a `summarize` dict."""
     return (

@@ -267,10 +267,7 @@ def subsampling_part(args):
 def subsampling_verdicts(part):
     if "unavailable" in part:
         return [
-            {
-                "claim": "temporal subsampling",
-                "verdict": "not measured: " + part["unavailable"],
-            }
+            common.not_measured("temporal subsampling", part["unavailable"])
         ]
     verdicts = []
     drop = {}

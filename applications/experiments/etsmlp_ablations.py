@@ -150,10 +150,7 @@ def main(argv=None):
             splits, training, overrides = task_setup(task, args.quick)
         except Exception as error:  # absent data: say so, go on
             verdicts.append(
-                {
-                    "claim": f"{task}",
-                    "verdict": f"not measured: {type(error).__name__}: {error}",
-                }
+                common.not_measured(task, f"{type(error).__name__}: {error}")
             )
             continue
         target = build(task, "etsmlp", overrides, {}).count_params()

@@ -377,7 +377,7 @@ def verdict_pair(name, other, length, key, cells, higher_is_better):
     what = "faster" if key == "tokens_per_second" else "lighter"
     claim = f"L={length}: {LABELS[name]} {what} than {LABELS[other]}"
     if mine["status"] != "ok":
-        return {"claim": claim, "verdict": f"not measured: {mine['status']}"}
+        return common.not_measured(claim, mine["status"])
     if theirs["status"] != "ok":
         return {
             "claim": claim,
@@ -609,10 +609,7 @@ def growth_verdict(scaling):
         "ETSMLP (scaling exponents)"
     )
     if mine is None or theirs is None:
-        return {
-            "claim": claim,
-            "verdict": "not measured: fewer than two lengths ran for both",
-        }
+        return common.not_measured(claim, "fewer than two lengths ran for both")
     holds = theirs > mine
     return {
         "claim": claim,

@@ -294,12 +294,7 @@ def denoising_part(args):
 
 def denoising_verdicts(part):
     if "unavailable" in part:
-        return [
-            {
-                "claim": "denoising",
-                "verdict": "not measured: " + part["unavailable"],
-            }
-        ]
+        return [common.not_measured("denoising", part["unavailable"])]
     cells = part["settings"]
     base = cells["default"]["bias_index"]
     zero = common.summarize([0.0] * base["n"])
@@ -460,10 +455,7 @@ def fashion_mnist_part(args):
 def fashion_mnist_verdicts(part):
     if "unavailable" in part:
         return [
-            {
-                "claim": "sequential Fashion-MNIST",
-                "verdict": "not measured: " + part["unavailable"],
-            }
+            common.not_measured("sequential Fashion-MNIST", part["unavailable"])
         ]
     tuned = part["tuned"]
     summary = part["summary"]
