@@ -42,6 +42,37 @@ def test_listops_is_generated_offline_seeded_and_cached(tmp_path, monkeypatch):
     assert not np.array_equal(other[0][0], x_train)
 
 
+def test_generated_cache_survives_a_concurrent_writer(tmp_path, monkeypatch):
+    # Two writers of the same data interleave: the second writes and renames
+    # its file while the first is between its write and its rename. Each
+    # must rename its own file, and the cache must hold the data.
+    from keras_ssm.datasets import generated
+
+    splits = {
+        split: (np.full((2, 3), i, "int32"), np.arange(2))
+        for i, split in enumerate(generated.SPLITS)
+    }
+    real_save = np.savez_compressed
+    writers = []
+
+    def save_then_let_another_writer_finish(file, **arrays):
+        real_save(file, **arrays)
+        writers.append(file)
+        if len(writers) == 1:  # the first writer waits for a second
+            generated.cached("listops", {"k": 1}, lambda: splits)
+
+    monkeypatch.setattr(
+        generated.np, "savez_compressed", save_then_let_another_writer_finish
+    )
+    result = generated.cached("listops", {"k": 1}, lambda: splits)
+    assert len(writers) == 2 and result is splits
+    (name,) = os.listdir(tmp_path / "cache" / "generated")  # no leftovers
+    monkeypatch.setattr(generated.np, "savez_compressed", real_save)
+    again = generated.cached("listops", {"k": 1}, lambda: 1 / 0)
+    for split in generated.SPLITS:
+        np.testing.assert_array_equal(again[split][0], splits[split][0])
+
+
 def test_pathfinder_is_generated_as_standardised_sequences(monkeypatch):
     _offline(monkeypatch)
     (x, y), (x_val, _), _ = datasets.pathfinder.load_data(

@@ -48,7 +48,7 @@ def test_download_over_http_then_cache_hit(tmp_path, server):
     )
     assert path == target and open(path, "rb").read() == PAYLOAD
     assert hits == ["/data.bin"]
-    assert not os.path.exists(target + ".part")
+    assert os.listdir(os.path.dirname(target)) == ["data.bin"]  # no .part
     # A cache hit is verified but not downloaded again.
     assert download.cached_download(f"{base}/data.bin", target, sha256=sha)
     assert hits == ["/data.bin"]

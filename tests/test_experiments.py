@@ -156,6 +156,33 @@ def test_not_measured_names_the_reason():
     }
 
 
+def square_and_cores(x):
+    """A pool task: x squared and the cores this process may run on."""
+    return x * x, sorted(os.sched_getaffinity(0))
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity"), reason="no CPU affinity here"
+)
+def test_map_runs_keeps_order_and_pins_each_worker():
+    calls = [(x,) for x in range(5)]
+    assert common.map_runs(square_and_cores, calls)[3][0] == 9
+    results = common.map_runs(square_and_cores, calls, jobs=2)
+    assert [r[0] for r in results] == [x * x for x in range(5)]
+    available = sorted(os.sched_getaffinity(0))
+    for _, cores in results:
+        assert len(cores) == 1 and cores[0] in available
+    with pytest.raises(ValueError, match="jobs"):
+        common.map_runs(square_and_cores, calls, jobs=0)
+    with pytest.raises(SystemExit):
+        common.parse_args(
+            "x",
+            "d",
+            ["--jobs", "0"],
+            lambda p: p.add_argument("--jobs", type=common.positive_int),
+        )
+
+
 def test_continuity_laws_quick_model_and_task(data_env):
     result = run_quick(
         data_env, "continuity_laws", "--skip", "subsampling", every_backend=True
@@ -192,10 +219,11 @@ def test_continuity_laws_quick_subsampling(data_env):
 
 @pytest.mark.slow
 def test_listops_main_job_quick(data_env):
-    result = run_quick(
-        data_env, "listops_main_job", "--models", "s4d", "etsmlp"
-    )
+    # Two runs in two worker processes: the pool path end to end.
+    argv = ["--models", "s4d", "etsmlp", "--jobs", "2"]
+    result = run_quick(data_env, "listops_main_job", *argv)
     assert set(result["summary"]) == {"s4d", "etsmlp"}
+    assert [r["model"] for r in result["runs"]] == ["s4d", "etsmlp"]
     for model in ("s4d", "etsmlp"):
         acc = result["summary"][model]["test_accuracy"]
         assert 0 <= acc["mean"] <= 1 and acc["n"] == 1

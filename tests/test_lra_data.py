@@ -346,3 +346,19 @@ def test_retrieval_pairs_reader(tmp_path):
     (directory / "new_aan_pairs.test.tsv").write_text("1\tonly\n")
     with pytest.raises(ValueError, match="5 tab-separated"):
         retrieval.read_pairs_tsv(str(directory / "new_aan_pairs.test.tsv"))
+
+
+def test_extract_tar_leaves_no_temporary_directory(tmp_path):
+    from keras_ssm.datasets.lra_files import extract_tar
+
+    archive = tmp_path / "a.tar.gz"
+    _tar_gz(archive, {"data/marker.txt": b"x", "data/b.txt": b"y"})
+    destination = tmp_path / "out" / "a"
+    assert extract_tar(str(archive), str(destination), "data/marker.txt")
+    assert (destination / "data" / "b.txt").read_bytes() == b"y"
+    assert os.listdir(tmp_path / "out") == ["a"]
+    # The marker is missing: an error, and still nothing left behind.
+    _tar_gz(archive, {"other/b.txt": b"y"})
+    with pytest.raises(ValueError, match="expected 'nothing'"):
+        extract_tar(str(archive), str(tmp_path / "out" / "c"), "nothing")
+    assert sorted(os.listdir(tmp_path / "out")) == ["a", "c"]

@@ -1,8 +1,10 @@
 """Data files from the web: a cache, checksums and a clear offline error.
 
 Shared by every loader of `keras_ssm.datasets`. A download is written to
-`<target>.part` and renamed to `target` only once its checksum passes, so an
-interrupted or corrupt download never looks like a cached file. Files whose
+its own `<target>.<random>.part` file and renamed to `target` only once its
+checksum passes, so an interrupted or corrupt download never looks like a
+cached file, and processes that fetch the same file at once do not write
+into each other's copy. Files whose
 publisher gives no checksum can be trusted on first use: the SHA-256 of the
 first copy is written beside it (`<target>.sha256`) and later reads are
 checked against it, so a truncated or changed file is still caught.
@@ -10,6 +12,7 @@ checked against it, so a truncated or changed file is still caught.
 
 import hashlib
 import os
+import tempfile
 import urllib.error
 import urllib.request
 
@@ -133,10 +136,14 @@ def download(url, target, md5=None, sha256=None, progress=False, hint=None):
     # '/tmp/cache/a.csv'
     ```
     """
-    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
-    partial = f"{target}.part"
+    directory = os.path.dirname(os.path.abspath(target))
+    os.makedirs(directory, exist_ok=True)
+    descriptor, partial = tempfile.mkstemp(
+        prefix=os.path.basename(target) + ".", suffix=".part", dir=directory
+    )
+    os.close(descriptor)
     try:
-        _copy_url(url, partial, progress)
+        _copy_url(url, partial, progress, os.path.basename(target))
         verify_checksum(partial, md5=md5, sha256=sha256)
     except (urllib.error.URLError, OSError) as error:
         _remove(partial)
@@ -198,8 +205,8 @@ def cached_download(
     return target
 
 
-def _copy_url(url, path, progress):
-    """Streams `url` into `path` in 1 MiB chunks."""
+def _copy_url(url, path, progress, name):
+    """Streams `url` into `path` in 1 MiB chunks (`name` labels the bar)."""
     request = urllib.request.Request(url, headers={"User-Agent": "keras-ssm"})
     with urllib.request.urlopen(request, timeout=60) as response:
         bar = None
@@ -207,7 +214,6 @@ def _copy_url(url, path, progress):
             from tqdm import tqdm
 
             total = int(response.headers.get("Content-Length") or 0) or None
-            name = os.path.basename(path).removesuffix(".part")
             bar = tqdm(total=total, unit="B", unit_scale=True, desc=name)
         with open(path, "wb") as f:
             for chunk in iter(lambda: response.read(1 << 20), b""):

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import tempfile
 
 import numpy as np
 
@@ -45,8 +46,22 @@ def cached(kind, params, make):
     arrays = {}
     for split, (x, y) in splits.items():
         arrays[f"{split}_x"], arrays[f"{split}_y"] = x, y
-    np.savez_compressed(f"{path}.tmp.npz", **arrays)
-    os.replace(f"{path}.tmp.npz", path)
+    # A private temporary file per writer: processes that generate the same
+    # data at once (e.g. parallel training runs) each write their own file
+    # and the last atomic rename wins, with identical contents.
+    descriptor, partial = tempfile.mkstemp(
+        suffix=".npz",
+        prefix=os.path.basename(path) + ".",
+        dir=os.path.dirname(path),
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            np.savez_compressed(file, **arrays)
+        os.replace(partial, path)
+    except BaseException:
+        if os.path.exists(partial):
+            os.remove(partial)
+        raise
     return splits
 
 

@@ -17,6 +17,7 @@ against it. The generic parts live in `keras_ssm.datasets.download`.
 import os
 import shutil
 import tarfile
+import tempfile
 
 from keras_ssm.datasets.download import REPO_ROOT  # noqa: F401
 from keras_ssm.datasets.download import DataUnavailableError  # noqa: F401
@@ -93,18 +94,25 @@ def extract_tar(archive, destination, marker):
     if os.path.exists(os.path.join(destination, marker)):
         return destination
     os.makedirs(destination, exist_ok=True)
-    tmp = f"{destination}.extracting"
-    shutil.rmtree(tmp, ignore_errors=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(tmp, filter="data")
-    for name in os.listdir(tmp):
-        target = os.path.join(destination, name)
-        if os.path.exists(target):
-            shutil.rmtree(target) if os.path.isdir(target) else os.remove(
-                target
-            )
-        os.replace(os.path.join(tmp, name), target)
-    shutil.rmtree(tmp, ignore_errors=True)
+    # A private directory per extraction, so that processes extracting the
+    # same archive at once do not write into each other's files.
+    tmp = tempfile.mkdtemp(
+        prefix=os.path.basename(destination) + ".",
+        suffix=".extracting",
+        dir=os.path.dirname(os.path.abspath(destination)),
+    )
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp, filter="data")
+        for name in os.listdir(tmp):
+            target = os.path.join(destination, name)
+            if os.path.isdir(target):
+                shutil.rmtree(target, ignore_errors=True)
+            elif os.path.exists(target):
+                os.remove(target)
+            os.replace(os.path.join(tmp, name), target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     if not os.path.exists(os.path.join(destination, marker)):
         raise ValueError(
             f"{archive} did not contain the expected {marker!r}; is it the "
