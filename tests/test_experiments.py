@@ -13,30 +13,6 @@ DATA = os.environ.get("KERAS_SSM_DATA", "/work/shared/data")
 HAS_FASHION = os.path.isdir(os.path.join(DATA, "fashion-mnist"))
 HAS_ETT = os.path.isfile(os.path.join(DATA, "ETT-small", "ETTh1.csv"))
 
-# Each training quick mode runs under one backend per CI run (the models
-# it trains are tested under all three elsewhere), as the guides do;
-# KERAS_SSM_EXPERIMENTS_ALL_BACKENDS=1 runs every one under every backend.
-EXPERIMENT_BACKEND = {
-    "continuity_laws": "torch",
-    "listops_main_job": "jax",
-    "lipschitz_sign": "tensorflow",
-    "lipschitz_sign_etth1": "jax",
-    "etsmlp_ablations": "torch",
-    "frequency_bias": "torch",
-    "etsmlp_speed_memory": "jax",
-}
-
-
-def run_here(name):
-    """Skips unless experiment `name` runs under the current backend."""
-    import keras
-
-    backend = keras.backend.backend()
-    if backend != EXPERIMENT_BACKEND[name] and not os.environ.get(
-        "KERAS_SSM_EXPERIMENTS_ALL_BACKENDS"
-    ):
-        pytest.skip(f"{name} --quick runs under {EXPERIMENT_BACKEND[name]}")
-
 
 @pytest.fixture
 def data_env(tmp_path, monkeypatch):
@@ -78,16 +54,14 @@ def check_outputs(output_dir):
     return result
 
 
-def run_quick(tmp_path, name, *argv, module=None, every_backend=False):
+def run_quick(tmp_path, name, *argv, module=None):
     """Runs experiment `module` (default `name`) in `--quick` mode.
 
-    Skips unless the experiment runs under the current backend (or
-    `every_backend`); returns the checked `result.json`.
+    Every quick mode runs under every backend of the suite. Returns the
+    checked `result.json`.
     """
     import importlib
 
-    if not every_backend:
-        run_here(name)
     experiment = importlib.import_module(
         f"applications.experiments.{module or name}"
     )
@@ -184,9 +158,7 @@ def test_map_runs_keeps_order_and_pins_each_worker():
 
 
 def test_continuity_laws_quick_model_and_task(data_env):
-    result = run_quick(
-        data_env, "continuity_laws", "--skip", "subsampling", every_backend=True
-    )
+    result = run_quick(data_env, "continuity_laws", "--skip", "subsampling")
     s4d = result["model_continuity"]["models"]["S4D"]["rel_rmse"]
     # S4D is linear: the relative error is the same at every amplitude.
     coarse = [row[0]["mean"] for row in s4d]
