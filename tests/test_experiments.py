@@ -272,6 +272,18 @@ def test_lipschitz_sign_etth1_quick(data_env):
         "Informer (poster)",
         "Informer + Lip (poster)",
     ]
+    # Two worker processes (each building its own data) train the same
+    # models to the same numbers.
+    parallel = run_quick(
+        data_env,
+        "lipschitz_sign_etth1_jobs",
+        "--tasks",
+        "etth1",
+        "--jobs",
+        "2",
+        module="lipschitz_sign",
+    )
+    assert parallel["summary"] == result["summary"]
 
 
 @pytest.mark.parametrize("model_name", ["transformer", "s4d"])

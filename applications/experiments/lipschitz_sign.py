@@ -115,6 +115,13 @@ def add_arguments(parser):
         default=None,
         help=f"ETTh1 horizons (default {HORIZONS}).",
     )
+    parser.add_argument(
+        "--jobs",
+        type=common.positive_int,
+        default=1,
+        help="Trainings at a time, each in its own process pinned to one "
+        "core (default 1).",
+    )
 
 
 def frequency_reading(embeddings):
@@ -386,14 +393,51 @@ def summarize_finite(runs, key):
     return common.summarize(values) if values else None
 
 
-def run_task(label, model_names, train, setups, args, grid, metric, higher):
+# The data of each task, built once per process: with `--jobs` every worker
+# builds its own instead of receiving it pickled.
+_SETUPS = {}
+
+
+def task_setup(task, model_name, horizon, args):
+    """The setup of `task` ("listops" or "etth1"), cached per process."""
+    key = (task, model_name if task == "listops" else None, horizon)
+    if key not in _SETUPS:
+        if task == "listops":
+            _SETUPS[key] = listops_setup(model_name, args)
+        else:
+            _SETUPS[key] = etth1_setup(None, horizon, args)
+    return _SETUPS[key]
+
+
+def train_run(task, horizon, args, model_name, weight, seed):
+    """One training of `task` (run here or in a `common.map_runs` worker)."""
+    train = listops_train if task == "listops" else etth1_train
+    setup = task_setup(task, model_name, horizon, args)
+    start = time.perf_counter()
+    done = train(model_name, weight, seed, setup)
+    # Wall time on the machine the run shared: not a benchmark.
+    done["seconds_under_load"] = time.perf_counter() - start
+    done["task"] = "listops" if task == "listops" else f"etth1_h{horizon}"
+    metric = "val_accuracy" if task == "listops" else "val_mse"
+    print(
+        f"{done['task']} {model_name} lambda={weight:+g} seed {seed}: "
+        f"{metric} {done[metric]} ({done['seconds_under_load']:.0f} s)",
+        flush=True,
+    )
+    return done
+
+
+def run_task(label, model_names, task, horizon, args, grid, metric, higher):
     """Selection on seed 0, then every seed at -lambda / 0 / +lambda.
+
+    The trainings of each stage (the selection grid, then the seeds) run
+    `args.jobs` at a time.
 
     Args:
         label: the task's key in the summary ("listops", "etth1_h168").
         model_names: models to run (keys of `HELPFUL_SIGN`).
-        train: `train(model, weight, seed, setup)` -> run dict.
-        setups: {model: setup} passed to `train`.
+        task: "listops" or "etth1" (see `train_run`).
+        horizon: the ETTh1 horizon (None for ListOps).
         args: the parsed options.
         grid: magnitudes of lambda.
         metric: (selection metric on validation, compared test metric).
@@ -406,28 +450,28 @@ def run_task(label, model_names, train, setups, args, grid, metric, higher):
     select_key, test_key = metric
     cache, selection, summary, verdicts = {}, [], {}, []
 
-    def run(model_name, weight, seed):
-        key = (model_name, float(weight), seed)
-        if key not in cache:
-            start = time.perf_counter()
-            done = train(model_name, weight, seed, setups[model_name])
-            # Wall time on the machine the run shared: not a benchmark.
-            done["seconds_under_load"] = time.perf_counter() - start
-            done["task"] = label
-            cache[key] = done
-            print(
-                f"{label} {model_name} lambda={weight:+g} seed {seed}: "
-                f"{done[select_key]} ({done['seconds_under_load']:.0f} s)",
-                flush=True,
-            )
-        return cache[key]
+    def run_all(keys):
+        """The runs of `(model, weight, seed)` keys, training the new ones."""
+        keys = [(m, float(w), s) for m, w, s in keys]
+        missing = [k for k in dict.fromkeys(keys) if k not in cache]
+        calls = [(task, horizon, args, *key) for key in missing]
+        results = common.map_runs(train_run, calls, args.jobs)
+        cache.update(zip(missing, results))
+        return [cache[k] for k in keys]
 
     seed0 = args.seeds[0]
+    signs = {m: (HELPFUL_SIGN[m], -HELPFUL_SIGN[m]) for m in model_names}
+    run_all(
+        (m, sign * g, seed0)
+        for m in model_names
+        for sign in signs[m]
+        for g in grid
+    )
+    chosen_by_model = {}
     for model_name in model_names:
-        helpful = HELPFUL_SIGN[model_name]
         chosen = {}
-        for sign in (helpful, -helpful):
-            trials = [run(model_name, sign * m, seed0) for m in grid]
+        for sign in signs[model_name]:
+            trials = run_all((model_name, sign * g, seed0) for g in grid)
             selection += trials
             usable = [t for t in trials if not t["diverged"]]
             if usable:
@@ -436,9 +480,19 @@ def run_task(label, model_names, train, setups, args, grid, metric, higher):
             else:  # every lambda diverged: the smallest is reported
                 best = trials[0]
             chosen[sign] = best["weight"]
+        chosen_by_model[model_name] = chosen
+    run_all(
+        (m, w, s)
+        for m, chosen in chosen_by_model.items()
+        for w in (chosen[HELPFUL_SIGN[m]], 0.0, chosen[-HELPFUL_SIGN[m]])
+        for s in args.seeds
+    )
+    for model_name in model_names:
+        helpful = HELPFUL_SIGN[model_name]
+        chosen = chosen_by_model[model_name]
         cells = {}
         for weight in (chosen[helpful], 0.0, chosen[-helpful]):
-            mine = [run(model_name, weight, s) for s in args.seeds]
+            mine = run_all((model_name, weight, s) for s in args.seeds)
             cells[f"{weight:+g}"] = {
                 "weight": weight,
                 "runs": len(mine),
@@ -511,12 +565,11 @@ def main(argv=None):
     ett_setups = {}
     result = None
     if "listops" in args.tasks:
-        setups = {m: listops_setup(m, args) for m in models}
         part = run_task(
             "listops",
             models,
-            listops_train,
-            setups,
+            "listops",
+            None,
             args,
             grid,
             ("val_accuracy", "test_accuracy"),
@@ -527,14 +580,13 @@ def main(argv=None):
         result = write_result(argv, args, grid, parts, planned, ett_setups)
     if "etth1" in args.tasks:
         for horizon in horizons:
-            setup = etth1_setup(None, horizon, args)
-            ett_setups[horizon] = setup
+            ett_setups[horizon] = task_setup("etth1", None, horizon, args)
             label = f"etth1_h{horizon}"
             part = run_task(
                 label,
                 models,
-                etth1_train,
-                {m: setup for m in models},
+                "etth1",
+                horizon,
                 args,
                 grid,
                 ("val_mse", "test_mse"),
