@@ -131,8 +131,14 @@ def test_not_measured_names_the_reason():
 
 
 def square_and_cores(x):
-    """A pool task: x squared and the cores this process may run on."""
-    return x * x, sorted(os.sched_getaffinity(0))
+    """A pool task: x squared, the cores this process may run on and, under
+    torch, its thread count."""
+    threads = None
+    if os.environ.get("KERAS_BACKEND") == "torch":
+        import torch
+
+        threads = torch.get_num_threads()
+    return x * x, sorted(os.sched_getaffinity(0)), threads
 
 
 @pytest.mark.skipif(
@@ -144,8 +150,10 @@ def test_map_runs_keeps_order_and_pins_each_worker():
     results = common.map_runs(square_and_cores, calls, jobs=2)
     assert [r[0] for r in results] == [x * x for x in range(5)]
     available = sorted(os.sched_getaffinity(0))
-    for _, cores in results:
+    for _, cores, threads in results:
         assert len(cores) == 1 and cores[0] in available
+        # Pinned before the backend was imported: one thread on one core.
+        assert threads in (None, 1)
     with pytest.raises(ValueError, match="jobs"):
         common.map_runs(square_and_cores, calls, jobs=0)
     with pytest.raises(SystemExit):

@@ -105,11 +105,16 @@ def start(argv):
 
 
 def _start_worker(cores):
-    """Process-pool initializer: the backend first, then one core."""
-    training.select_backend([])
+    """Process-pool initializer: one core first, then the backend.
+
+    The order matters: the backends size their thread pools from the
+    cores the process may use when they are imported, so a worker pinned
+    after the import would run several threads on its one core.
+    """
     core = cores.get()
     if core is not None:
         os.sched_setaffinity(0, {core})
+    training.select_backend([])
 
 
 def map_runs(function, calls, jobs=1):
