@@ -280,8 +280,9 @@ def test_lipschitz_sign_etth1_quick(data_env):
         "Informer (poster)",
         "Informer + Lip (poster)",
     ]
-    # Two worker processes (each building its own data) train the same
-    # models to the same numbers.
+    # Two worker processes (each building its own data, one thread each)
+    # choose the same lambdas and train to the same numbers, up to float32
+    # rounding of a different thread count.
     parallel = run_quick(
         data_env,
         "lipschitz_sign_etth1_jobs",
@@ -291,7 +292,14 @@ def test_lipschitz_sign_etth1_quick(data_env):
         "2",
         module="lipschitz_sign",
     )
-    assert parallel["summary"] == result["summary"]
+    for model, model_cells in result["summary"]["etth1_h8"].items():
+        assert list(parallel["summary"]["etth1_h8"][model]) == list(model_cells)
+    mine, theirs = (
+        list(numbers(parallel["summary"])),
+        list(numbers(result["summary"])),
+    )
+    assert len(mine) == len(theirs)
+    np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-9)
 
 
 @pytest.mark.parametrize("model_name", ["transformer", "s4d"])
