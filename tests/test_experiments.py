@@ -161,7 +161,7 @@ def test_map_runs_keeps_order_and_pins_each_worker():
             "x",
             "d",
             ["--jobs", "0"],
-            lambda p: p.add_argument("--jobs", type=common.positive_int),
+            common.add_jobs_argument,
         )
 
 

@@ -97,6 +97,17 @@ def positive_int(text):
     return value
 
 
+def add_jobs_argument(parser):
+    """`--jobs`: how many trainings `map_runs` runs at a time."""
+    parser.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=1,
+        help="Trainings at a time, each in its own process pinned to one "
+        "core (default 1; 2 on a 2-core machine halves the wall time).",
+    )
+
+
 def start(argv):
     """Selects the backend from `argv` before Keras is imported."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -147,14 +158,14 @@ def map_runs(function, calls, jobs=1):
     if jobs == 1:
         return [function(*call) for call in calls]
     context = multiprocessing.get_context("spawn")
-    cores = context.Queue()
+    # The cores to pin the workers to, in turn (None: no pinning here).
     if hasattr(os, "sched_setaffinity"):
         available = sorted(os.sched_getaffinity(0))
-        for i in range(jobs):
-            cores.put(available[i % len(available)])
     else:
-        for _ in range(jobs):
-            cores.put(None)
+        available = [None]
+    cores = context.Queue()
+    for i in range(jobs):
+        cores.put(available[i % len(available)])
     with concurrent.futures.ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=context,

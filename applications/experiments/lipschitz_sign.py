@@ -115,13 +115,7 @@ def add_arguments(parser):
         default=None,
         help=f"ETTh1 horizons (default {HORIZONS}).",
     )
-    parser.add_argument(
-        "--jobs",
-        type=common.positive_int,
-        default=1,
-        help="Trainings at a time, each in its own process pinned to one "
-        "core (default 1).",
-    )
+    common.add_jobs_argument(parser)
 
 
 def frequency_reading(embeddings):

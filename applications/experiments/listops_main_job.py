@@ -39,13 +39,7 @@ def add_arguments(parser):
     )
     parser.add_argument("--num-train", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument(
-        "--jobs",
-        type=common.positive_int,
-        default=1,
-        help="Runs at a time, each in its own process pinned to one core "
-        "(default 1; 2 on a 2-core machine halves the wall time).",
-    )
+    common.add_jobs_argument(parser)
 
 
 def make_budget_callback(seconds):

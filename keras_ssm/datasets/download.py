@@ -136,12 +136,7 @@ def download(url, target, md5=None, sha256=None, progress=False, hint=None):
     # '/tmp/cache/a.csv'
     ```
     """
-    directory = os.path.dirname(os.path.abspath(target))
-    os.makedirs(directory, exist_ok=True)
-    descriptor, partial = tempfile.mkstemp(
-        prefix=os.path.basename(target) + ".", suffix=".part", dir=directory
-    )
-    os.close(descriptor)
+    partial = private_partial(target)
     try:
         _copy_url(url, partial, progress, os.path.basename(target))
         verify_checksum(partial, md5=md5, sha256=sha256)
@@ -222,6 +217,29 @@ def _copy_url(url, path, progress, name):
                     bar.update(len(chunk))
         if bar is not None:
             bar.close()
+
+
+def private_partial(target, suffix=".part"):
+    """A new, empty file beside `target` that only its caller writes.
+
+    Write there, then `os.replace` it onto `target`: processes that make the
+    same file at once each write their own copy, and the last atomic rename
+    wins. The directory of `target` is created.
+
+    Args:
+        target: the file to be written.
+        suffix: the temporary file's ending (".npz" for `np.savez`).
+
+    Returns:
+        The temporary file's path, `<target>.<random><suffix>`.
+    """
+    directory = os.path.dirname(os.path.abspath(target))
+    os.makedirs(directory, exist_ok=True)
+    descriptor, partial = tempfile.mkstemp(
+        prefix=os.path.basename(target) + ".", suffix=suffix, dir=directory
+    )
+    os.close(descriptor)
+    return partial
 
 
 def _remove(path):

@@ -3,11 +3,11 @@
 import hashlib
 import json
 import os
-import tempfile
 
 import numpy as np
 
 from keras_ssm.datasets.download import cache_dir
+from keras_ssm.datasets.download import private_partial
 
 SPLITS = ("train", "validation", "test")
 # Bump when a generator's output changes, so that stale caches are not reused
@@ -42,21 +42,14 @@ def cached(kind, params, make):
                 for split in SPLITS
             }
     splits = make()
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     arrays = {}
     for split, (x, y) in splits.items():
         arrays[f"{split}_x"], arrays[f"{split}_y"] = x, y
-    # A private temporary file per writer: processes that generate the same
-    # data at once (e.g. parallel training runs) each write their own file
-    # and the last atomic rename wins, with identical contents.
-    descriptor, partial = tempfile.mkstemp(
-        suffix=".npz",
-        prefix=os.path.basename(path) + ".",
-        dir=os.path.dirname(path),
-    )
+    # Parallel training runs may generate the same data at once: each
+    # writes its own file, the contents are identical.
+    partial = private_partial(path, suffix=".npz")
     try:
-        with os.fdopen(descriptor, "wb") as file:
-            np.savez_compressed(file, **arrays)
+        np.savez_compressed(partial, **arrays)
         os.replace(partial, path)
     except BaseException:
         if os.path.exists(partial):
