@@ -10,6 +10,7 @@ import os
 
 import keras
 import numpy as np
+import pytest
 
 import keras_ssm  # noqa: F401  (registers the layers for loading)
 from tests.helpers import to_numpy
@@ -41,3 +42,17 @@ def test_model_saved_by_0_1_0_keeps_training():
         verbose=0,
     )
     assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.parametrize("name", ["blocks", "classifier", "forecaster"])
+def test_model_saved_before_0_2_loads_and_matches(name):
+    """Models saved just before the 0.2.0 block redesign (see
+    `tests/data/make_legacy_pre_0_2.py`) load with the same outputs."""
+    reference = np.load(os.path.join(DATA, "legacy_pre_0_2_io.npz"))
+    model = keras.saving.load_model(
+        os.path.join(DATA, f"legacy_pre_0_2_{name}.keras")
+    )
+    outputs = to_numpy(model(reference[f"{name}_inputs"], training=False))
+    np.testing.assert_allclose(
+        outputs, reference[f"{name}_outputs"], rtol=1e-4, atol=1e-5
+    )
