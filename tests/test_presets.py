@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from keras_ssm.layers import ETSMLPBlock
-from keras_ssm.layers.ces import REFERENCE_RINGS
 from keras_ssm.models import SSMClassifier
 from keras_ssm.models import get_preset
 from keras_ssm.models import list_presets
 from keras_ssm.models import training_recipe
+from keras_ssm.presets import lra_rings
 from tests.helpers import to_numpy
 
 ETSMLP = ("etsmlp", "etsmlp_gate")
@@ -104,8 +104,8 @@ def test_etsmlp_paper_presets_take_the_reference_rings(task, backbone):
     assert names[backbone == "etsmlp_gate"] in preset["source"]
     # Appendix B: bidirectional everywhere, max_lambda 0.9999.
     assert model["bidirectional"] is True
-    # The CES layer's reference rings are the presets' (one source).
-    assert REFERENCE_RINGS[task] == tuple(ring)
+    # `lra_rings()`, the rings the CES docstring cites, are the presets'.
+    assert lra_rings()[task] == tuple(ring)
     assert model["block_kwargs"] == {
         **dict(zip(("r_min", "r_max", "max_phase"), ring)),
         "dt_min": 1e-3,

@@ -50,23 +50,29 @@ def pop_layer_kwargs(kwargs):
     }
 
 
-def make_norm(norm, name, dtype=None):
+def make_norm(norm, name, dtype=None, epsilon=None):
     """A channel normalisation layer: "layer", "batch" or "rms".
 
     Pass the block's dtype policy as `dtype`: a sublayer left at float32
     would cast the block's activations back to float32 under mixed precision.
+    `epsilon=None` means 1e-5 for "layer" and "rms" (the S4 and Mamba
+    references) and Keras's default (1e-3) for "batch".
     """
     check_choice("norm", norm, NORMS)
+    if norm == "batch":
+        if epsilon is None:
+            return keras.layers.BatchNormalization(name=name, dtype=dtype)
+        return keras.layers.BatchNormalization(
+            epsilon=epsilon, name=name, dtype=dtype
+        )
+    epsilon = 1e-5 if epsilon is None else epsilon
     if norm == "layer":
         return keras.layers.LayerNormalization(
-            epsilon=1e-5, name=name, dtype=dtype
+            epsilon=epsilon, name=name, dtype=dtype
         )
-    if norm == "batch":
-        return keras.layers.BatchNormalization(name=name, dtype=dtype)
-    if norm == "rms":
-        return keras.layers.RMSNormalization(
-            epsilon=1e-5, name=name, dtype=dtype
-        )
+    return keras.layers.RMSNormalization(
+        epsilon=epsilon, name=name, dtype=dtype
+    )
 
 
 class SequenceLayer(keras.layers.Layer):
@@ -82,7 +88,11 @@ class SequenceLayer(keras.layers.Layer):
         self.supports_masking = True
 
     def _validate_input_shape(self, input_shape):
-        """Returns the channel count of a (batch, length, channels) shape."""
+        """Returns the channel count of a (batch, length, channels) shape.
+
+        Called by `build`; it also sets the layer's `InputSpec`, so that
+        Keras checks the rank and channel count of every later call.
+        """
         if len(input_shape) != 3:
             raise ValueError(
                 f"{self.__class__.__name__} expects inputs of shape "
@@ -95,23 +105,8 @@ class SequenceLayer(keras.layers.Layer):
                 f"{self.__class__.__name__} needs a known channel dimension; "
                 f"got shape {tuple(input_shape)}."
             )
+        self.input_spec = keras.InputSpec(ndim=3, axes={-1: int(channels)})
         return int(channels)
-
-    def _check_call_shape(self, inputs, channels):
-        """Raises if `inputs` does not match the built channel count."""
-        shape = tuple(inputs.shape)
-        if len(shape) != 3:
-            raise ValueError(
-                f"{self.__class__.__name__} expects inputs of shape "
-                f"(batch, length, {channels}); got rank {len(shape)} shape "
-                f"{shape}."
-            )
-        if shape[-1] is not None and shape[-1] != channels:
-            raise ValueError(
-                f"{self.__class__.__name__} was built for {channels} "
-                f"channels; got inputs of shape {shape} (expected "
-                f"(batch, length, {channels}))."
-            )
 
     def _require_built(self):
         """Raises a clear error when the recurrent API is used before build.
@@ -215,3 +210,27 @@ class SequenceLayer(keras.layers.Layer):
         raise NotImplementedError(
             f"{self.__class__.__name__} has no recurrent mode."
         )
+
+
+def causal_conv_step(conv, conv_state, x_t):
+    """One step of a causal depthwise `Conv1D` (`groups` = channels).
+
+    Args:
+        conv: the built `keras.layers.Conv1D` with `padding="causal"`.
+        conv_state: its last `kernel_size - 1` inputs, `(batch,
+            kernel_size - 1, channels)`.
+        x_t: the new input, `(batch, channels)`.
+
+    Returns:
+        `(y_t, new_conv_state)`: the conv output at this step (bias
+        included) and the window shifted by one.
+    """
+    window = ops.concatenate(
+        [ops.cast(conv_state, x_t.dtype), x_t[:, None, :]], axis=1
+    )
+    # The grouped kernel is (kernel_size, 1, channels): one tap per step.
+    kernel = ops.cast(conv.kernel[:, 0, :], x_t.dtype)
+    y_t = ops.sum(window * kernel[None], axis=1)
+    if conv.use_bias:
+        y_t = y_t + ops.cast(conv.bias, y_t.dtype)
+    return y_t, window[:, 1:]

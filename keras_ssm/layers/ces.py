@@ -28,18 +28,12 @@ from keras import ops
 from keras_ssm.layers.base import SequenceLayer
 from keras_ssm.ops import complex as cplx
 from keras_ssm.ops.fft_conv import fft_conv
-from keras_ssm.presets import lra_rings
 from keras_ssm.utils.validation import check_bool
 from keras_ssm.utils.validation import check_choice
 from keras_ssm.utils.validation import check_dropout
 from keras_ssm.utils.validation import check_float
 
 INITS = ("ring", "stable")
-
-# Rings (r_min, r_max, max_phase) of the ETSMLP authors' LRA architectures,
-# per LRA task ("listops", "text", "retrieval", "image", "pathfinder",
-# "pathx"). One source: the `etsmlp_<task>_paper` presets of the registry.
-REFERENCE_RINGS = lra_rings()
 
 # Weight names. lambda and alpha shape the dynamics: no weight decay.
 LAMBDA = "ces_lambda"
@@ -174,11 +168,11 @@ class CES(SequenceLayer):
             start at lag -1 (the paper's equation (14)); no `step`.
         dropout: dropout rate on the output.
 
-    Per-task rings of the ETSMLP authors' LRA models are in
-    `REFERENCE_RINGS`, the rings of the `etsmlp_<task>_paper` presets
-    (ListOps and Text: (0.1, 0.9, 3.14); Retrieval: (0.9, 0.99, 0.314);
+    Per-task rings of the ETSMLP authors' LRA models are those of the
+    `etsmlp_<task>_paper` presets (`keras_ssm.presets.lra_rings()`):
+    ListOps and Text: (0.1, 0.9, 3.14); Retrieval: (0.9, 0.99, 0.314);
     Image: (0.6, 0.9, 3.14); Pathfinder: (0.9, 0.9999, 0.314); Path-X:
-    (0.99, 0.9999, 0.314)).
+    (0.99, 0.9999, 0.314).
 
     Example:
 
@@ -379,7 +373,6 @@ class CES(SequenceLayer):
     # -- modes -----------------------------------------------------------------
 
     def call(self, inputs, mask=None, training=None, dt_scale=None):
-        self._check_call_shape(inputs, self.channels)
         u = self.apply_mask(self._cast_inputs(inputs), mask)
         if self._is_empty(u):
             return u

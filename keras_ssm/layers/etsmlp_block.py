@@ -4,14 +4,12 @@ import warnings
 
 import keras
 
-from keras_ssm.layers.base import SequenceLayer
-from keras_ssm.layers.base import make_norm
 from keras_ssm.layers.base import pop_layer_kwargs
 from keras_ssm.layers.ces import CES
+from keras_ssm.layers.residual import ResidualBlock
 from keras_ssm.utils.validation import ArgumentTypeError
 from keras_ssm.utils.validation import check_activation
 from keras_ssm.utils.validation import check_bool
-from keras_ssm.utils.validation import check_dropout
 from keras_ssm.utils.validation import check_int
 
 
@@ -44,7 +42,7 @@ def resolve_intermediate_dim(intermediate_dim, hidden_dim):
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
-class ETSMLPBlock(SequenceLayer):
+class ETSMLPBlock(ResidualBlock):
     """Residual ETSMLP block (Chu & Lin, 2024): pre-norm MLP around a CES.
 
     For an input X_i of width d:
@@ -73,6 +71,7 @@ class ETSMLPBlock(SequenceLayer):
         bidirectional: two-sided smoothing (no `step`); see `CES`.
         prenorm: normalise before the MLP (True, the paper's block) or after
             the residual addition (False).
+        norm_epsilon: epsilon of the norm (`None`: the norm's default).
         **ces_kwargs: other arguments of `CES` (`r_min`, `r_max`,
             `max_phase`, `init`, `dt_min`, `dt_max`, `max_lambda`,
             `complex`, and the paper's Table 3 ablations `use_alpha`,
@@ -100,19 +99,22 @@ class ETSMLPBlock(SequenceLayer):
         bidirectional=False,
         prenorm=True,
         hidden_dim=None,
+        norm_epsilon=None,
         **kwargs,
     ):
-        super().__init__(**pop_layer_kwargs(kwargs))
+        super().__init__(
+            norm=norm,
+            prenorm=prenorm,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            norm_epsilon=norm_epsilon,
+            **pop_layer_kwargs(kwargs),
+        )
         self.intermediate_dim = resolve_intermediate_dim(
             intermediate_dim, hidden_dim
         )
         self.gated = check_bool("gated", gated)
-        self.norm_layer = make_norm(norm, "norm", self.dtype_policy)
-        self.norm = norm
-        self.dropout = check_dropout("dropout", dropout)
         self.activation = check_activation("activation", activation)
-        self.bidirectional = check_bool("bidirectional", bidirectional)
-        self.prenorm = check_bool("prenorm", prenorm)
         # CES validates its own arguments.
         self.ces = CES(
             bidirectional=self.bidirectional,
@@ -123,20 +125,14 @@ class ETSMLPBlock(SequenceLayer):
         # The validated (plain Python) values, for get_config.
         ces_config = self.ces.get_config()
         self.ces_kwargs = {key: ces_config[key] for key in kwargs}
-        self.dropout_layer = keras.layers.Dropout(
-            self.dropout, dtype=self.dtype_policy
-        )
 
     @property
     def hidden_dim(self):
         """Deprecated alias of `intermediate_dim`."""
         return self.intermediate_dim
 
-    def build(self, input_shape):
-        channels = self._validate_input_shape(input_shape)
-        self.channels = channels
+    def build_mixer(self, input_shape):
         hidden_shape = (*input_shape[:-1], self.intermediate_dim)
-        self.norm_layer.build(input_shape)
         self.input_projection = keras.layers.Dense(
             self.intermediate_dim,
             dtype=self.dtype_policy,
@@ -145,12 +141,12 @@ class ETSMLPBlock(SequenceLayer):
         self.input_projection.build(input_shape)
         self.ces.build(hidden_shape)
         self.output_projection = keras.layers.Dense(
-            channels, dtype=self.dtype_policy, name="output_projection"
+            self.channels, dtype=self.dtype_policy, name="output_projection"
         )
         self.output_projection.build(hidden_shape)
         if self.gated:
             self.gate_projection = keras.layers.Dense(
-                channels, dtype=self.dtype_policy, name="gate_projection"
+                self.channels, dtype=self.dtype_policy, name="gate_projection"
             )
             self.gate_projection.build(input_shape)
 
@@ -161,49 +157,18 @@ class ETSMLPBlock(SequenceLayer):
             z = z * keras.ops.sigmoid(self.gate_projection(normed))
         return z
 
-    def call(self, inputs, mask=None, training=None):
-        self._check_call_shape(inputs, self.channels)
-        inputs = self._cast_inputs(inputs)
-        if self._is_empty(inputs):
-            return inputs
-        if self.prenorm:
-            x = self.norm_layer(inputs, training=training)
-        else:
-            x = inputs
-        h = self.ces(self.input_projection(x), mask=mask, training=training)
-        z = self.dropout_layer(self._mix_channels(x, h), training=training)
-        outputs = inputs + z
-        if not self.prenorm:
-            outputs = self.norm_layer(outputs, training=training)
-        return self.apply_mask(outputs, mask)
+    def mix(self, x, mask=None, training=None, dt_scale=None):
+        h = self.input_projection(x)
+        h = self.ces(h, mask=mask, training=training, dt_scale=dt_scale)
+        return self._mix_channels(x, h)
 
-    def get_initial_state(self, batch_size):
+    def mixer_initial_state(self, batch_size):
         """The CES state: a (real, imag) pair of (batch, intermediate_dim)."""
-        self._require_built()
         return self.ces.get_initial_state(batch_size)
 
-    def step(self, inputs_t, state):
-        """One recurrent step of the causal block (inference mode).
-
-        Args:
-            inputs_t: tensor of shape `(batch, channels)`.
-            state: the pair returned by `get_initial_state` or `step`.
-
-        Returns:
-            `(outputs_t, new_state)`, outputs of shape `(batch, channels)`.
-        """
-        self._require_built()
-        self._check_step_shape(inputs_t, self.channels)
-        inputs_t = self._cast_inputs(inputs_t)
-        if self.prenorm:
-            x = self.norm_step(self.norm_layer, inputs_t)
-        else:
-            x = inputs_t
-        h, state = self.ces.step(self.input_projection(x), state)
-        outputs = inputs_t + self._mix_channels(x, h)
-        if not self.prenorm:
-            outputs = self.norm_step(self.norm_layer, outputs)
-        return outputs, state
+    def mix_step(self, x_t, state, dt_scale=None):
+        h, state = self.ces.step(self.input_projection(x_t), state, dt_scale)
+        return self._mix_channels(x_t, h), state
 
     def get_config(self):
         config = super().get_config()
@@ -211,11 +176,7 @@ class ETSMLPBlock(SequenceLayer):
             {
                 "intermediate_dim": self.intermediate_dim,
                 "gated": self.gated,
-                "norm": self.norm,
-                "dropout": self.dropout,
                 "activation": keras.activations.serialize(self.activation),
-                "bidirectional": self.bidirectional,
-                "prenorm": self.prenorm,
                 **self.ces_kwargs,
             }
         )

@@ -3,16 +3,15 @@
 import keras
 from keras import ops
 
-from keras_ssm.layers.base import SequenceLayer
-from keras_ssm.layers.base import make_norm
+from keras_ssm.layers.base import causal_conv_step
 from keras_ssm.layers.base import pop_layer_kwargs
 from keras_ssm.layers.initializers import torch_conv_bias
 from keras_ssm.layers.initializers import torch_linear_kernel
+from keras_ssm.layers.residual import ResidualBlock
 from keras_ssm.layers.selective_ssm import SelectiveSSM
 from keras_ssm.layers.selective_ssm import check_dt_rank
 from keras_ssm.layers.selective_ssm import resolve_dt_rank
 from keras_ssm.utils.validation import check_bool
-from keras_ssm.utils.validation import check_dropout
 from keras_ssm.utils.validation import check_int
 
 # d_inner / d_model when neither `expand` nor `intermediate_dim` is given.
@@ -36,7 +35,7 @@ def resolve_inner_width(intermediate_dim, expand, channels):
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
-class MambaBlock(SequenceLayer):
+class MambaBlock(ResidualBlock):
     """Mamba block: x + out_proj(SSM(SiLU(conv(x_in))) * SiLU(z)).
 
     With `(x_in, z) = in_proj(Norm(x))` split into two halves of
@@ -87,6 +86,8 @@ class MambaBlock(SequenceLayer):
             `expand`, the two must agree once d_model is known.
         prenorm: normalise before `in_proj` (True, Mamba's block) or after
             the residual addition (False).
+        norm_epsilon: epsilon of the norm (`None`: 1e-5, Mamba's value;
+            the pretrained checkpoints give theirs as `layer_norm_epsilon`).
         **ssm_kwargs: other arguments of `SelectiveSSM` (`dt_min`,
             `dt_max`, `dt_init_floor`, `dt_scale`, `scan_method`,
             `chunk_size`), with the usual layer arguments (`name`, `dtype`).
@@ -116,9 +117,17 @@ class MambaBlock(SequenceLayer):
         num_layers=None,
         intermediate_dim=None,
         prenorm=True,
+        norm_epsilon=None,
         **kwargs,
     ):
-        super().__init__(**pop_layer_kwargs(kwargs))
+        super().__init__(
+            norm=norm,
+            prenorm=prenorm,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            norm_epsilon=norm_epsilon,
+            **pop_layer_kwargs(kwargs),
+        )
         self.d_state = check_int("d_state", d_state, minimum=1)
         self.d_conv = check_int("d_conv", d_conv, minimum=1)
         self.intermediate_dim = check_int(
@@ -128,11 +137,6 @@ class MambaBlock(SequenceLayer):
             expand = DEFAULT_EXPAND
         self.expand = check_int("expand", expand, minimum=1, allow_none=True)
         self.dt_rank = check_dt_rank(dt_rank)
-        self.norm_layer = make_norm(norm, "norm", self.dtype_policy)
-        self.norm = norm
-        self.prenorm = check_bool("prenorm", prenorm)
-        self.bidirectional = check_bool("bidirectional", bidirectional)
-        self.dropout = check_dropout("dropout", dropout)
         self.conv_bias = check_bool("conv_bias", conv_bias)
         self.bias = check_bool("bias", bias)
         self.num_layers = check_int(
@@ -142,11 +146,8 @@ class MambaBlock(SequenceLayer):
         # their validated (plain Python) values for the SSMs and get_config.
         ssm_config = SelectiveSSM(d_state=self.d_state, **kwargs).get_config()
         self.ssm_kwargs = {key: ssm_config[key] for key in kwargs}
-        self.dropout_layer = keras.layers.Dropout(
-            self.dropout, dtype=self.dtype_policy
-        )
 
-    def _mixer(self, suffix):
+    def _conv_and_ssm(self, suffix):
         conv = keras.layers.Conv1D(
             self.d_inner,
             self.d_conv,
@@ -167,15 +168,13 @@ class MambaBlock(SequenceLayer):
         )
         return conv, ssm
 
-    def build(self, input_shape):
-        d_model = self._validate_input_shape(input_shape)
-        self.channels = d_model
+    def build_mixer(self, input_shape):
+        d_model = self.channels
         self.d_inner = resolve_inner_width(
             self.intermediate_dim, self.expand, d_model
         )
         self.resolved_dt_rank = resolve_dt_rank(self.dt_rank, d_model)
         inner_shape = tuple(input_shape[:-1]) + (self.d_inner,)
-        self.norm_layer.build(input_shape)
         self.in_proj = keras.layers.Dense(
             2 * self.d_inner,
             use_bias=self.bias,
@@ -184,11 +183,13 @@ class MambaBlock(SequenceLayer):
             name="in_proj",
         )
         self.in_proj.build(input_shape)
-        self.conv, self.ssm = self._mixer("")
+        self.conv, self.ssm = self._conv_and_ssm("")
         self.conv.build(inner_shape)
         self.ssm.build(inner_shape)
         if self.bidirectional:
-            self.conv_backward, self.ssm_backward = self._mixer("_backward")
+            self.conv_backward, self.ssm_backward = self._conv_and_ssm(
+                "_backward"
+            )
             self.conv_backward.build(inner_shape)
             self.ssm_backward.build(inner_shape)
         self.out_proj = keras.layers.Dense(
@@ -203,93 +204,42 @@ class MambaBlock(SequenceLayer):
             kernel = self.out_proj.kernel
             kernel.assign(kernel / ops.sqrt(float(self.num_layers)))
 
-    def call(self, inputs, mask=None, training=None, dt_scale=None):
-        self._check_call_shape(inputs, self.channels)
-        inputs = self._cast_inputs(inputs)
-        if self._is_empty(inputs):
-            return inputs
-        return self._unless_empty_at_run_time(
-            inputs, lambda: self._block(inputs, mask, training, dt_scale)
-        )
-
-    def _block(self, inputs, mask, training, dt_scale):
-        """The block's output for inputs of a nonzero length."""
-        x = self.norm_layer(inputs) if self.prenorm else inputs
+    def mix(self, x, mask=None, training=None, dt_scale=None):
         x, z = ops.split(self.in_proj(x), 2, axis=-1)
         x = self.apply_mask(x, mask)  # padded steps look like causal padding
 
-        def mix(conv, ssm, x, mask):
-            x = ops.silu(conv(x))
-            return ssm(x, mask=mask, training=training, dt_scale=dt_scale)
+        def direction(conv, ssm):
+            def run(x, mask):
+                x = ops.silu(conv(x))
+                return ssm(x, mask=mask, training=training, dt_scale=dt_scale)
 
-        y = mix(self.conv, self.ssm, x, mask)
+            return run
+
+        forward = direction(self.conv, self.ssm)
         if self.bidirectional:
-            flip_mask = None if mask is None else ops.flip(mask, axis=1)
-            y_backward = mix(
-                self.conv_backward,
-                self.ssm_backward,
-                ops.flip(x, axis=1),
-                flip_mask,
-            )
-            y = 0.5 * (y + ops.flip(y_backward, axis=1))
-        y = self.out_proj(y * ops.silu(z))
-        y = self.dropout_layer(y, training=training)
-        outputs = inputs + y
-        if not self.prenorm:
-            outputs = self.norm_layer(outputs)
-        return self.apply_mask(outputs, mask)
+            backward = direction(self.conv_backward, self.ssm_backward)
+            y = self.average_directions(forward, backward, x, mask)
+        else:
+            y = forward(x, mask)
+        return self.out_proj(y * ops.silu(z))
 
     # -- recurrent mode ------------------------------------------------------
 
-    def get_initial_state(self, batch_size):
+    def mixer_initial_state(self, batch_size):
         """(conv_state, ssm_state): the last d_conv - 1 conv inputs
         `(batch, d_conv - 1, d_inner)` and the SSM state `(batch, d_inner,
         d_state)`."""
-        self._require_built()
         conv_state = ops.zeros(
             (batch_size, self.d_conv - 1, self.d_inner), self.compute_dtype
         )
         return conv_state, self.ssm.get_initial_state(batch_size)
 
-    def step(self, inputs_t, state, dt_scale=None):
-        """One recurrent step of the block; equals `call` over a sequence.
-
-        Args:
-            inputs_t: tensor of shape `(batch, d_model)`.
-            state: `(conv_state, ssm_state)` from `get_initial_state`.
-            dt_scale: optional factor on the SSM's dt.
-
-        Returns:
-            `(outputs_t, new_state)`, outputs of shape `(batch, d_model)`.
-        """
-        self._require_built()
-        if self.bidirectional:
-            raise ValueError(
-                "MambaBlock.step is only defined for the causal block; this "
-                "one has bidirectional=True."
-            )
-        self._check_step_shape(inputs_t, self.channels)
+    def mix_step(self, x_t, state, dt_scale=None):
         conv_state, ssm_state = state
-        inputs_t = self._cast_inputs(inputs_t)
-        if self.prenorm:
-            x = self.norm_step(self.norm_layer, inputs_t)
-        else:
-            x = inputs_t
-        x, z = ops.split(self.in_proj(x), 2, axis=-1)
-        window = ops.concatenate(
-            [ops.cast(conv_state, x.dtype), x[:, None, :]], axis=1
-        )
-        # Conv1D's grouped kernel is (d_conv, 1, d_inner): one tap per step.
-        kernel = ops.cast(self.conv.kernel[:, 0, :], x.dtype)
-        x = ops.sum(window * kernel[None], axis=1)
-        if self.conv_bias:
-            x = x + ops.cast(self.conv.bias, x.dtype)
+        x, z = ops.split(self.in_proj(x_t), 2, axis=-1)
+        x, conv_state = causal_conv_step(self.conv, conv_state, x)
         y, ssm_state = self.ssm.step(ops.silu(x), ssm_state, dt_scale)
-        y = self.out_proj(y * ops.silu(z))
-        outputs = inputs_t + y
-        if not self.prenorm:
-            outputs = self.norm_step(self.norm_layer, outputs)
-        return outputs, (window[:, 1:], ssm_state)
+        return self.out_proj(y * ops.silu(z)), (conv_state, ssm_state)
 
     def get_config(self):
         config = super().get_config()
@@ -299,14 +249,10 @@ class MambaBlock(SequenceLayer):
                 "d_conv": self.d_conv,
                 "expand": self.expand,
                 "dt_rank": self.dt_rank,
-                "norm": self.norm,
-                "bidirectional": self.bidirectional,
-                "dropout": self.dropout,
                 "conv_bias": self.conv_bias,
                 "bias": self.bias,
                 "num_layers": self.num_layers,
                 "intermediate_dim": self.intermediate_dim,
-                "prenorm": self.prenorm,
                 **self.ssm_kwargs,
             }
         )

@@ -365,7 +365,6 @@ class S4D(SequenceLayer):
     # -- modes -----------------------------------------------------------------
 
     def call(self, inputs, mask=None, training=None, dt_scale=None):
-        self._check_call_shape(inputs, self.channels)
         u = self.apply_mask(self._cast_inputs(inputs), mask)
         if self._is_empty(u):
             return u

@@ -2,17 +2,14 @@
 
 import keras
 
-from keras_ssm.layers.base import SequenceLayer
-from keras_ssm.layers.base import make_norm
 from keras_ssm.layers.base import pop_layer_kwargs
+from keras_ssm.layers.residual import ResidualBlock
 from keras_ssm.layers.s4d import S4D
 from keras_ssm.utils.validation import check_activation
-from keras_ssm.utils.validation import check_bool
-from keras_ssm.utils.validation import check_dropout
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
-class S4DBlock(SequenceLayer):
+class S4DBlock(ResidualBlock):
     """Residual S4D block: norm, S4D, GELU, dropout, GLU projection, residual.
 
     With `prenorm=True`: x + Dropout(GLU(Dropout(GELU(S4D(Norm(x)))))).
@@ -30,6 +27,7 @@ class S4DBlock(SequenceLayer):
         activation: activation after the S4D layer (default "gelu").
         bidirectional: give the S4D layer an anti-causal kernel too (no
             `step`); see `S4D`.
+        norm_epsilon: epsilon of the norm (`None`: the norm's default).
         **s4d_kwargs: other arguments of `S4D` (`init`, `dt_min`, `dt_max`,
             `freq_scale`, ...), together with the usual layer keyword
             arguments (`name`, `dtype`).
@@ -45,6 +43,8 @@ class S4DBlock(SequenceLayer):
     ... ])
     """
 
+    channel_dropout = True  # the S4D reference's DropoutNd, tied over time
+
     def __init__(
         self,
         d_state=64,
@@ -53,15 +53,18 @@ class S4DBlock(SequenceLayer):
         dropout=0.0,
         activation="gelu",
         bidirectional=False,
+        norm_epsilon=None,
         **kwargs,
     ):
-        super().__init__(**pop_layer_kwargs(kwargs))
-        self.norm_layer = make_norm(norm, "norm", self.dtype_policy)
-        self.norm = norm
-        self.prenorm = check_bool("prenorm", prenorm)
-        self.dropout = check_dropout("dropout", dropout)
+        super().__init__(
+            norm=norm,
+            prenorm=prenorm,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            norm_epsilon=norm_epsilon,
+            **pop_layer_kwargs(kwargs),
+        )
         self.activation = check_activation("activation", activation)
-        self.bidirectional = check_bool("bidirectional", bidirectional)
         # S4D validates d_state and the other S4D arguments.
         self.s4d = S4D(
             d_state=d_state,
@@ -73,74 +76,39 @@ class S4DBlock(SequenceLayer):
         # The validated (plain Python) values, for get_config.
         s4d_config = self.s4d.get_config()
         self.s4d_kwargs = {key: s4d_config[key] for key in kwargs}
-        # Channel dropout (tied over time), as the S4D reference's DropoutNd.
-        self.dropout_layer = keras.layers.SpatialDropout1D(
-            self.dropout, dtype=self.dtype_policy
-        )
 
-    def build(self, input_shape):
-        channels = self._validate_input_shape(input_shape)
-        self.channels = channels
-        self.norm_layer.build(input_shape)
+    def build_mixer(self, input_shape):
         self.s4d.build(input_shape)
         self.output_projection = keras.layers.Dense(
-            2 * channels, dtype=self.dtype_policy, name="output_projection"
+            2 * self.channels,
+            dtype=self.dtype_policy,
+            name="output_projection",
         )
         self.output_projection.build(input_shape)
 
-    def call(self, inputs, mask=None, training=None):
-        self._check_call_shape(inputs, self.channels)
-        inputs = self._cast_inputs(inputs)
-        if self._is_empty(inputs):
-            return inputs
-        x = (
-            self.norm_layer(inputs, training=training)
-            if self.prenorm
-            else inputs
-        )
-        x = self.s4d(x, mask=mask, training=training)
-        x = self.dropout_layer(self.activation(x), training=training)
+    def _glu(self, x):
+        """The gated linear unit on Dense(2 d): value * sigmoid(gate)."""
         value, gate = keras.ops.split(self.output_projection(x), 2, axis=-1)
-        x = self.dropout_layer(
-            value * keras.ops.sigmoid(gate), training=training
-        )
-        x = inputs + x
-        if not self.prenorm:
-            x = self.norm_layer(x, training=training)
-        return self.apply_mask(x, mask)
+        return value * keras.ops.sigmoid(gate)
 
-    def get_initial_state(self, batch_size):
-        self._require_built()
+    def mix(self, x, mask=None, training=None, dt_scale=None):
+        x = self.s4d(x, mask=mask, training=training, dt_scale=dt_scale)
+        x = self.dropout_layer(self.activation(x), training=training)
+        return self._glu(x)
+
+    def mixer_initial_state(self, batch_size):
         return self.s4d.get_initial_state(batch_size)
 
-    def step(self, inputs_t, state):
-        """One recurrent step of the block (causal, pre- or post-norm)."""
-        self._require_built()
-        self._check_step_shape(inputs_t, self.channels)
-        inputs_t = self._cast_inputs(inputs_t)
-        x = (
-            self.norm_step(self.norm_layer, inputs_t)
-            if self.prenorm
-            else inputs_t
-        )
-        x, state = self.s4d.step(x, state)
-        x = self.activation(x)
-        value, gate = keras.ops.split(self.output_projection(x), 2, axis=-1)
-        x = inputs_t + value * keras.ops.sigmoid(gate)
-        if not self.prenorm:
-            x = self.norm_step(self.norm_layer, x)
-        return x, state
+    def mix_step(self, x_t, state, dt_scale=None):
+        x_t, state = self.s4d.step(x_t, state, dt_scale)
+        return self._glu(self.activation(x_t)), state
 
     def get_config(self):
         config = super().get_config()
         config.update(
             {
                 "d_state": self.d_state,
-                "norm": self.norm,
-                "prenorm": self.prenorm,
-                "dropout": self.dropout,
                 "activation": keras.activations.serialize(self.activation),
-                "bidirectional": self.bidirectional,
                 **self.s4d_kwargs,
             }
         )

@@ -278,7 +278,6 @@ class SelectiveSSM(SequenceLayer):
         return -ops.exp(self.A_log)
 
     def call(self, inputs, mask=None, training=None, dt_scale=None):
-        self._check_call_shape(inputs, self.d_inner)
         x = self.apply_mask(self._cast_inputs(inputs), mask)
         if self._is_empty(x):
             return x
