@@ -10,4 +10,4 @@ from keras_ssm import optimizers
 from keras_ssm import regularizers
 from keras_ssm import schedules
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

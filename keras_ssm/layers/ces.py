@@ -31,6 +31,7 @@ from keras_ssm.ops.fft_conv import fft_conv
 from keras_ssm.utils.validation import check_bool
 from keras_ssm.utils.validation import check_choice
 from keras_ssm.utils.validation import check_dropout
+from keras_ssm.utils.validation import check_dt_range
 from keras_ssm.utils.validation import check_float
 
 INITS = ("ring", "stable")
@@ -228,13 +229,7 @@ class CES(SequenceLayer):
             min_open=True,
             max_open=True,
         )
-        dt_min = check_float("dt_min", dt_min, minimum=0.0, min_open=True)
-        dt_max = check_float("dt_max", dt_max, minimum=0.0, min_open=True)
-        if not dt_min <= dt_max:
-            raise ValueError(
-                "`dt_min` and `dt_max` must satisfy 0 < dt_min <= dt_max, got "
-                f"dt_min={dt_min}, dt_max={dt_max}."
-            )
+        dt_min, dt_max = check_dt_range(dt_min, dt_max, strict=False)
         self.dt_min = dt_min
         self.dt_max = dt_max
         self.max_lambda = check_float(

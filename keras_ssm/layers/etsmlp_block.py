@@ -4,9 +4,9 @@ import warnings
 
 import keras
 
-from keras_ssm.layers.base import pop_layer_kwargs
 from keras_ssm.layers.ces import CES
 from keras_ssm.layers.residual import ResidualBlock
+from keras_ssm.layers.residual import pop_block_kwargs
 from keras_ssm.utils.validation import ArgumentTypeError
 from keras_ssm.utils.validation import check_activation
 from keras_ssm.utils.validation import check_bool
@@ -94,22 +94,11 @@ class ETSMLPBlock(ResidualBlock):
         intermediate_dim=None,
         gated=False,
         norm="layer",
-        dropout=0.0,
         activation="relu",
-        bidirectional=False,
-        prenorm=True,
         hidden_dim=None,
-        norm_epsilon=None,
         **kwargs,
     ):
-        super().__init__(
-            norm=norm,
-            prenorm=prenorm,
-            dropout=dropout,
-            bidirectional=bidirectional,
-            norm_epsilon=norm_epsilon,
-            **pop_layer_kwargs(kwargs),
-        )
+        super().__init__(norm=norm, **pop_block_kwargs(kwargs))
         self.intermediate_dim = resolve_intermediate_dim(
             intermediate_dim, hidden_dim
         )

@@ -8,10 +8,10 @@ out = u + out_proj(RMSNorm(y * SiLU(z)))     RMSNorm per group
 import keras
 from keras import ops
 
-from keras_ssm.layers.base import pop_layer_kwargs
 from keras_ssm.layers.mamba_block import DEFAULT_EXPAND
 from keras_ssm.layers.mamba_block import resolve_inner_width
 from keras_ssm.layers.residual import ResidualBlock
+from keras_ssm.layers.residual import pop_block_kwargs
 from keras_ssm.layers.ssd import NO_TIME_STEP_LIMIT
 from keras_ssm.layers.ssd import SSD
 from keras_ssm.utils.validation import ArgumentTypeError
@@ -130,22 +130,11 @@ class Mamba2Block(ResidualBlock):
         conv_bias=True,
         bias=False,
         norm="rms",
-        prenorm=True,
-        dropout=0.0,
-        bidirectional=False,
         num_layers=None,
         time_step_limit=NO_TIME_STEP_LIMIT,
-        norm_epsilon=None,
         **kwargs,
     ):
-        super().__init__(
-            norm=norm,
-            prenorm=prenorm,
-            dropout=dropout,
-            bidirectional=bidirectional,
-            norm_epsilon=norm_epsilon,
-            **pop_layer_kwargs(kwargs),
-        )
+        super().__init__(norm=norm, **pop_block_kwargs(kwargs))
         if kwargs:
             raise ArgumentTypeError(
                 "Mamba2Block got unknown arguments: "

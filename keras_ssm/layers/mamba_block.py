@@ -4,10 +4,10 @@ import keras
 from keras import ops
 
 from keras_ssm.layers.base import causal_conv_step
-from keras_ssm.layers.base import pop_layer_kwargs
 from keras_ssm.layers.initializers import torch_conv_bias
 from keras_ssm.layers.initializers import torch_linear_kernel
 from keras_ssm.layers.residual import ResidualBlock
+from keras_ssm.layers.residual import pop_block_kwargs
 from keras_ssm.layers.selective_ssm import SelectiveSSM
 from keras_ssm.layers.selective_ssm import check_dt_rank
 from keras_ssm.layers.selective_ssm import resolve_dt_rank
@@ -110,24 +110,13 @@ class MambaBlock(ResidualBlock):
         expand=None,
         dt_rank="auto",
         norm="rms",
-        bidirectional=False,
-        dropout=0.0,
         conv_bias=True,
         bias=False,
         num_layers=None,
         intermediate_dim=None,
-        prenorm=True,
-        norm_epsilon=None,
         **kwargs,
     ):
-        super().__init__(
-            norm=norm,
-            prenorm=prenorm,
-            dropout=dropout,
-            bidirectional=bidirectional,
-            norm_epsilon=norm_epsilon,
-            **pop_layer_kwargs(kwargs),
-        )
+        super().__init__(norm=norm, **pop_block_kwargs(kwargs))
         self.d_state = check_int("d_state", d_state, minimum=1)
         self.d_conv = check_int("d_conv", d_conv, minimum=1)
         self.intermediate_dim = check_int(

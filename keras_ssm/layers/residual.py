@@ -16,9 +16,25 @@ from keras import ops
 
 from keras_ssm.layers.base import SequenceLayer
 from keras_ssm.layers.base import make_norm
+from keras_ssm.layers.base import pop_layer_kwargs
 from keras_ssm.utils.validation import check_bool
 from keras_ssm.utils.validation import check_dropout
 from keras_ssm.utils.validation import check_float
+
+# The arguments of every block (besides `norm`, whose default differs).
+BLOCK_ARGUMENTS = ("prenorm", "dropout", "bidirectional", "norm_epsilon")
+
+
+def pop_block_kwargs(kwargs):
+    """Removes the `ResidualBlock` and base-layer arguments from `kwargs`.
+
+    Blocks forward their remaining keyword arguments to their mixer.
+    """
+    block_kwargs = pop_layer_kwargs(kwargs)
+    for key in BLOCK_ARGUMENTS:
+        if key in kwargs:
+            block_kwargs[key] = kwargs.pop(key)
+    return block_kwargs
 
 
 def flip_time(x):

@@ -26,6 +26,7 @@ from keras_ssm.ops.vandermonde import vandermonde_real
 from keras_ssm.utils.validation import check_bool
 from keras_ssm.utils.validation import check_choice
 from keras_ssm.utils.validation import check_dropout
+from keras_ssm.utils.validation import check_dt_range
 from keras_ssm.utils.validation import check_float
 from keras_ssm.utils.validation import check_initializer
 from keras_ssm.utils.validation import check_int
@@ -215,13 +216,7 @@ class S4D(SequenceLayer):
             raise ValueError(
                 f"`d_state` must be an even integer >= 2, got {d_state!r}."
             )
-        dt_min = check_float("dt_min", dt_min, minimum=0.0, min_open=True)
-        dt_max = check_float("dt_max", dt_max, minimum=0.0, min_open=True)
-        if not dt_min < dt_max:
-            raise ValueError(
-                "`dt_min` and `dt_max` must satisfy 0 < dt_min < dt_max, got "
-                f"dt_min={dt_min}, dt_max={dt_max}."
-            )
+        dt_min, dt_max = check_dt_range(dt_min, dt_max)
         self.d_state = d_state
         self.dt_min = dt_min
         self.dt_max = dt_max

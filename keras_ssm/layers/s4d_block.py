@@ -2,8 +2,8 @@
 
 import keras
 
-from keras_ssm.layers.base import pop_layer_kwargs
 from keras_ssm.layers.residual import ResidualBlock
+from keras_ssm.layers.residual import pop_block_kwargs
 from keras_ssm.layers.s4d import S4D
 from keras_ssm.utils.validation import check_activation
 
@@ -49,21 +49,10 @@ class S4DBlock(ResidualBlock):
         self,
         d_state=64,
         norm="layer",
-        prenorm=True,
-        dropout=0.0,
         activation="gelu",
-        bidirectional=False,
-        norm_epsilon=None,
         **kwargs,
     ):
-        super().__init__(
-            norm=norm,
-            prenorm=prenorm,
-            dropout=dropout,
-            bidirectional=bidirectional,
-            norm_epsilon=norm_epsilon,
-            **pop_layer_kwargs(kwargs),
-        )
+        super().__init__(norm=norm, **pop_block_kwargs(kwargs))
         self.activation = check_activation("activation", activation)
         # S4D validates d_state and the other S4D arguments.
         self.s4d = S4D(

@@ -23,6 +23,7 @@ from keras_ssm.ops.selective_scan import SELECTIVE_METHODS
 from keras_ssm.ops.selective_scan import selective_scan
 from keras_ssm.utils.validation import ArgumentTypeError
 from keras_ssm.utils.validation import check_choice
+from keras_ssm.utils.validation import check_dt_range
 from keras_ssm.utils.validation import check_float
 from keras_ssm.utils.validation import check_initializer
 from keras_ssm.utils.validation import check_int
@@ -183,13 +184,7 @@ class SelectiveSSM(SequenceLayer):
         super().__init__(**kwargs)
         self.d_state = check_int("d_state", d_state, minimum=1)
         self.dt_rank = check_dt_rank(dt_rank)
-        dt_min = check_float("dt_min", dt_min, minimum=0.0, min_open=True)
-        dt_max = check_float("dt_max", dt_max, minimum=0.0, min_open=True)
-        if not dt_min < dt_max:
-            raise ValueError(
-                "`dt_min` and `dt_max` must satisfy 0 < dt_min < dt_max, got "
-                f"dt_min={dt_min}, dt_max={dt_max}."
-            )
+        dt_min, dt_max = check_dt_range(dt_min, dt_max)
         self.dt_min = dt_min
         self.dt_max = dt_max
         self.dt_init_floor = check_float(

@@ -20,6 +20,7 @@ from keras_ssm.layers.selective_ssm import dt_bias_initializer
 from keras_ssm.ops.ssd import ssd
 from keras_ssm.utils.validation import ArgumentTypeError
 from keras_ssm.utils.validation import check_bool
+from keras_ssm.utils.validation import check_dt_range
 from keras_ssm.utils.validation import check_float
 from keras_ssm.utils.validation import check_int
 
@@ -60,18 +61,6 @@ def check_time_step_limit(value):
             f"high, got {value!r}."
         )
     return low, high
-
-
-def check_dt_range(dt_min, dt_max):
-    """The initial step-size range as floats, 0 < dt_min <= dt_max."""
-    dt_min = check_float("dt_min", dt_min, minimum=0.0, min_open=True)
-    dt_max = check_float("dt_max", dt_max, minimum=0.0, min_open=True)
-    if dt_min > dt_max:
-        raise ValueError(
-            "`dt_min` and `dt_max` must satisfy 0 < dt_min <= dt_max, got "
-            f"dt_min={dt_min}, dt_max={dt_max}."
-        )
-    return dt_min, dt_max
 
 
 def a_log_initializer(low, high):
@@ -165,7 +154,7 @@ class SSD(SequenceLayer):
             "chunk_size", chunk_size, minimum=1, allow_none=True
         )
         self.A_init_range = check_a_init_range(A_init_range)
-        self.dt_min, self.dt_max = check_dt_range(dt_min, dt_max)
+        self.dt_min, self.dt_max = check_dt_range(dt_min, dt_max, strict=False)
         self.dt_init_floor = check_float(
             "dt_init_floor", dt_init_floor, minimum=0.0, min_open=True
         )

@@ -130,6 +130,22 @@ def check_float(
     return value
 
 
+def check_dt_range(dt_min, dt_max, strict=True):
+    """The initial step-size range `(dt_min, dt_max)` as floats.
+
+    Both positive, with dt_min < dt_max (`strict`) or dt_min <= dt_max.
+    """
+    dt_min = check_float("dt_min", dt_min, minimum=0.0, min_open=True)
+    dt_max = check_float("dt_max", dt_max, minimum=0.0, min_open=True)
+    if dt_min > dt_max or (strict and dt_min == dt_max):
+        relation = "<" if strict else "<="
+        raise ValueError(
+            f"`dt_min` and `dt_max` must satisfy 0 < dt_min {relation} dt_max,"
+            f" got dt_min={dt_min}, dt_max={dt_max}."
+        )
+    return dt_min, dt_max
+
+
 def check_choice(name, value, choices):
     """`value` as a str, one of `choices`."""
     if not isinstance(value, str) or value not in choices:
