@@ -371,13 +371,16 @@ def test_every_preset_builds(name):
 
     entry = get_preset(name)
     if "backbone" in entry["model"]["config"]:
-        overrides = {}
-        if entry["model"]["config"]["backbone"]["block_type"] == "mamba2":
+        overrides = {"sequence_length": None}
+        block_type = entry["model"]["config"]["backbone"]["block_type"]
+        if block_type == "mamba2":
             # Width 8 -> an inner width of 16: heads of 8.
             overrides["block_kwargs"] = {"headdim": 8}
-        model = from_preset(
-            name, num_layers=1, hidden_dim=8, sequence_length=None, **overrides
-        )
+        if block_type == "transformer":
+            # Its position embedding needs a length (None is honoured).
+            overrides["sequence_length"] = LENGTH
+        model = from_preset(name, num_layers=1, hidden_dim=8, **overrides)
+        assert model.backbone.sequence_length == overrides["sequence_length"]
         if entry["model"]["class"] == "SSMClassifier":
             config = entry["model"]["config"]["backbone"]
             assert model.backbone.block_type == config["block_type"]

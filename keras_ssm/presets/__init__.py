@@ -88,6 +88,10 @@ def _registry():
 def list_presets(task=None):
     """The names of all presets, sorted (optionally those of one `task`).
 
+    A name is a recipe (architecture, training and data settings), not
+    trained weights: `Model.from_preset(name)` builds an untrained model.
+    Trained models are preset folders, written by `model.save_to_preset`.
+
     Example:
 
     >>> "s4d_listops_cpu" in list_presets()
@@ -122,7 +126,14 @@ def get_preset(name):
     if not isinstance(name, str) or name not in registry:
         import difflib
 
-        close = difflib.get_close_matches(str(name), list(registry), n=5)
+        # Compared in lower case, so that "S4D_ListOps_CPU" finds its name.
+        lowered = {key.lower(): key for key in registry}
+        close = [
+            lowered[key]
+            for key in difflib.get_close_matches(
+                str(name).lower(), list(lowered), n=5
+            )
+        ]
         raise ValueError(
             f"`preset` must be one of keras_ssm.models.list_presets(); got "
             f"{name!r}. Close names: {close}."
