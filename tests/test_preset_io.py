@@ -404,6 +404,8 @@ def test_a_folder_saved_under_another_backend_predicts_the_same(tmp_path):
     np.testing.assert_allclose(
         forecaster.forecast(series),
         expected["forecaster"],
+        # float32 FFT convolutions of 96 steps differ across backends by
+        # ~1e-5 of the outputs, here on the raw scale (std 2, values ~10).
         rtol=1e-5,
-        atol=1e-5,
+        atol=1e-4,
     )
