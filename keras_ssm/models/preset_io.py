@@ -163,7 +163,7 @@ def download(uri):
         except ImportError as error:
             raise ImportError(
                 f"Loading {uri!r} needs huggingface_hub: pip install "
-                "'keras-ssm[hub]' (or huggingface_hub)."
+                "huggingface_hub."
             ) from error
         return huggingface_hub.snapshot_download(repo_id=repo_id)
     if uri.startswith(KAGGLE_SCHEME):
