@@ -371,13 +371,16 @@ def test_every_preset_builds(name):
 
     entry = get_preset(name)
     if "backbone" in entry["model"]["config"]:
-        overrides = {}
-        if entry["model"]["config"]["backbone"]["block_type"] == "mamba2":
+        overrides = {"sequence_length": None}
+        block_type = entry["model"]["config"]["backbone"]["block_type"]
+        if block_type == "mamba2":
             # Width 8 -> an inner width of 16: heads of 8.
             overrides["block_kwargs"] = {"headdim": 8}
-        model = from_preset(
-            name, num_layers=1, hidden_dim=8, sequence_length=None, **overrides
-        )
+        if block_type == "transformer":
+            # Its position embedding needs a length (None is honoured).
+            overrides["sequence_length"] = LENGTH
+        model = from_preset(name, num_layers=1, hidden_dim=8, **overrides)
+        assert model.backbone.sequence_length == overrides["sequence_length"]
         if entry["model"]["class"] == "SSMClassifier":
             config = entry["model"]["config"]["backbone"]
             assert model.backbone.block_type == config["block_type"]
@@ -400,3 +403,51 @@ def test_from_preset_loads_weights_and_round_trips(tmp_path):
     )
     with pytest.raises(ValueError, match="SSMForecaster"):
         SSMClassifier.from_preset("s4d_etth1_cpu")
+
+
+# SHA-256 of the registry's canonical JSON (sorted keys, no spaces) as it
+# stood when it was one 7,060-line file of expanded entries: the compact
+# file must expand to exactly the same values.
+EXPANDED_REGISTRY_SHA256 = (
+    "b35cdc2bf6ef49badc6cd3a7428ef9a2b3437fee2535815bfa35e909faab887f"
+)
+
+
+def test_the_compact_registry_expands_to_the_pinned_values():
+    import hashlib
+    import json
+
+    from keras_ssm import presets
+
+    registry = presets._registry()
+    canonical = json.dumps(registry, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    assert digest == EXPANDED_REGISTRY_SHA256
+    assert len(registry) == 176
+    # Entries are independent copies: editing one changes no other.
+    a, b = get_preset("s4d_etth1_cpu"), get_preset("mamba_etth1_cpu")
+    a["training"]["epochs"] = 99
+    assert b["training"]["epochs"] != 99
+    assert get_preset("s4d_etth1_cpu")["training"]["epochs"] != 99
+
+
+def test_an_undefined_registry_reference_is_named():
+    from keras_ssm import presets
+
+    compact = {
+        "training": {},
+        "data": {"d": {}},
+        "sources": {},
+        "presets": {
+            "p": {
+                "task": "t",
+                "class": "C",
+                "config": {},
+                "training": "missing",
+                "data": "d",
+                "source": "s",
+            }
+        },
+    }
+    with pytest.raises(ValueError, match="'p'.*training 'missing'"):
+        presets.expand(compact)

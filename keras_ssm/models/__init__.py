@@ -9,7 +9,12 @@
   long-horizon forecasting.
 - `list_presets()`, `get_preset(name)`, `training_recipe(name)`: the preset
   registry (architecture, training recipe, data and source of each named
-  configuration); `Model.from_preset(name)` builds one.
+  configuration). A registry name is a recipe: `Model.from_preset(name)`
+  builds an UNTRAINED model of it.
+- `model.save_to_preset(folder)` writes a trained model as a preset folder
+  (keras-hub's layout); `Model.from_preset(folder)` (or `"hf://..."`,
+  `"kaggle://..."`) loads it, TRAINED, on any backend, and
+  `upload_preset(uri, folder)` publishes it.
 """
 
 from keras_ssm.models.backbone import SSMBackbone
@@ -22,6 +27,7 @@ from keras_ssm.models.forecasting_layers import DecoderSeed
 from keras_ssm.models.forecasting_layers import HorizonHead
 from keras_ssm.models.forecasting_layers import WindowDenormalization
 from keras_ssm.models.forecasting_layers import WindowNormalization
+from keras_ssm.models.preset_io import upload_preset
 from keras_ssm.models.recipes import make_optimizer
 from keras_ssm.models.recipes import training_recipe
 from keras_ssm.presets import get_preset
@@ -38,8 +44,12 @@ MODEL_CLASSES = {
 }
 
 
-def from_preset(preset, weights=None, **overrides):
+def from_preset(preset, weights=None, load_weights=True, **overrides):
     """The model of any preset, of the class the preset names.
+
+    A registry name gives an untrained model of its recipe; a preset folder
+    (local, `"hf://owner/name"` or `"kaggle://..."`) gives the trained
+    model saved in it. See `SSMClassifier.from_preset` for the arguments.
 
     Example:
 
@@ -47,7 +57,14 @@ def from_preset(preset, weights=None, **overrides):
     model = keras_ssm.models.from_preset("s4d_etth1_cpu")
     ```
     """
-    class_name = get_preset(preset)["model"]["class"]
-    return MODEL_CLASSES[class_name].from_preset(
-        preset, weights=weights, **overrides
+    import keras
+
+    from keras_ssm.models import preset_io
+
+    return preset_io.from_preset(
+        keras.Model,
+        preset,
+        weights=weights,
+        load_weights=load_weights,
+        **overrides,
     )

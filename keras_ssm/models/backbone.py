@@ -4,6 +4,7 @@ import keras
 
 from keras_ssm.models.blocks import BLOCK_TYPES
 from keras_ssm.models.blocks import make_block
+from keras_ssm.models.preset_io import PresetMixin
 
 # Block arguments of the backbone (None: the block's own default).
 BLOCK_ARGUMENTS = (
@@ -30,7 +31,7 @@ def _positive_int(name, value, optional=False):
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
-class SSMBackbone(keras.Model):
+class SSMBackbone(PresetMixin, keras.Model):
     """A stack of residual sequence blocks: (batch, length) -> features.
 
         token ids -> Embedding      \\
@@ -80,12 +81,16 @@ class SSMBackbone(keras.Model):
             (e.g. CES rings, S4D `dt_min`).
         lipschitz_weight: weight of `LipschitzRegularization` after the
             embedding (the penalty of *Data Continuity Matters*, Qu et al.,
-            ICLR 2023); 0 leaves the layer out.
+            ICLR 2023); 0 or None leaves the layer out.
         lipschitz_normalize: the regulariser's `normalize` option.
         **kwargs: `name`, `trainable`, `dtype` of `keras.Model`.
 
     Arguments left at None take the block's own default; an argument that
     the block type does not use raises a ValueError.
+
+    `SSMBackbone.from_preset(preset)` builds the backbone of a registry
+    preset (untrained) or loads the trained backbone of a preset folder,
+    a task's included; `save_to_preset(folder)` writes one.
 
     Example:
 
@@ -164,7 +169,18 @@ class SSMBackbone(keras.Model):
                 f"The {block_type!r} block type does not use {unused}; it "
                 f"understands {BLOCK_TYPES[block_type].arguments}."
             )
+        unknown = sorted(set(kwargs) - {"name", "trainable", "dtype"})
+        if unknown:
+            raise TypeError(
+                f"SSMBackbone got unknown argument(s) {unknown}; it takes "
+                "block_type, num_layers, hidden_dim, vocabulary_size, "
+                "input_features, padding_id, sequence_length, "
+                f"{', '.join(BLOCK_ARGUMENTS)}, block_kwargs, "
+                "lipschitz_weight, lipschitz_normalize, name, trainable, dtype."
+            )
         block_kwargs = dict(block_kwargs or {})
+        if lipschitz_weight is None:
+            lipschitz_weight = 0.0
         try:
             lipschitz_weight = float(lipschitz_weight)
         except (TypeError, ValueError):

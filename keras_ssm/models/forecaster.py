@@ -1,6 +1,9 @@
 """`SSMForecaster`: window normalisation, a backbone, the horizon head."""
 
+import os
+
 import keras
+import numpy as np
 
 from keras_ssm.models.forecasting_layers import HorizonHead
 from keras_ssm.models.forecasting_layers import WindowDenormalization
@@ -32,11 +35,123 @@ def check_forecast_sizes(input_size, horizon, target_columns, num_inputs):
     return columns
 
 
+SCALER_FILE = "scaler.json"
+
+
+def _check_scaler(scaler):
+    if scaler is None:
+        return None
+    try:
+        mean = np.asarray(scaler.mean, dtype=np.float64)
+        std = np.asarray(scaler.std, dtype=np.float64)
+    except (AttributeError, TypeError, ValueError):
+        raise TypeError(
+            "`scaler` must have per-column `mean` and `std` arrays (a "
+            "keras_ssm.datasets.ett.Standardizer); got "
+            f"{type(scaler).__name__}."
+        ) from None
+    if mean.ndim != 1 or mean.shape != std.shape:
+        raise ValueError(
+            "`scaler.mean` and `scaler.std` must be 1-D of the same length; "
+            f"got shapes {mean.shape} and {std.shape}."
+        )
+    return scaler
+
+
 class ForecasterBase(PresetModel):
-    """Loss and metrics of every forecaster: MSE, with MSE and MAE."""
+    """Loss and metrics of every forecaster, its scaler and raw forecasts.
+
+    A forecaster trains on standardised series. `scaler` (an
+    `keras_ssm.datasets.ett.Standardizer`, or any object with per-column
+    `mean` and `std` of the input series) is saved with `save_to_preset`
+    and loaded back by `from_preset`, so that `forecast` works on the raw
+    scale of the data.
+    """
+
+    scaler = None
 
     def _default_compile(self):
         return {"loss": "mse", "metrics": forecast_metrics()}
+
+    def save_to_preset(self, folder, scaler=None):
+        """Saves the model as a preset folder, with its scaler if any.
+
+        Args:
+            folder: the folder to write; replaced if it exists.
+            scaler: the standardisation of the training data
+                (default: `self.scaler`); saved as `assets/scaler.json`,
+                and set as `self.scaler`.
+
+        Returns:
+            The folder's absolute path.
+
+        Example:
+
+        ```python
+        (x, y), val, test, scaler = keras_ssm.datasets.ett.load_windows(...)
+        model.fit(x, y)
+        model.save_to_preset("etth1_forecaster", scaler=scaler)
+        ```
+        """
+        if scaler is not None:
+            self.scaler = _check_scaler(scaler)
+        return super().save_to_preset(folder)
+
+    def _preset_assets(self):
+        if self.scaler is None:
+            return {}
+        return {
+            SCALER_FILE: {
+                "mean": np.asarray(self.scaler.mean, np.float64).tolist(),
+                "std": np.asarray(self.scaler.std, np.float64).tolist(),
+            }
+        }
+
+    def _load_preset_assets(self, folder):
+        from keras_ssm.models.preset_io import ASSETS_DIR
+        from keras_ssm.models.preset_io import read_json
+
+        path = os.path.join(folder, ASSETS_DIR, SCALER_FILE)
+        if os.path.isfile(path):
+            from keras_ssm.datasets.ett.splits import Standardizer
+
+            values = read_json(os.path.join(folder, ASSETS_DIR), SCALER_FILE)
+            self.scaler = _check_scaler(
+                Standardizer(values["mean"], values["std"])
+            )
+
+    def forecast(self, history, batch_size=None):
+        """Forecasts on the raw scale: raw history in, raw forecasts out.
+
+        With a `scaler`, the history is standardised, the model predicts
+        and the forecasts of the target columns are mapped back; without
+        one this is `predict`.
+
+        Args:
+            history: raw values, (batch, input_size, input series).
+            batch_size: `predict`'s batch size.
+
+        Returns:
+            A float64 NumPy array (batch, horizon, targets).
+        """
+        history = np.asarray(history, dtype=np.float64)
+        if self.scaler is None:
+            return np.asarray(
+                self.predict(history, batch_size=batch_size, verbose=0),
+                np.float64,
+            )
+        mean = np.asarray(self.scaler.mean, np.float64)
+        std = np.asarray(self.scaler.std, np.float64)
+        if history.ndim != 3 or history.shape[-1] != mean.shape[0]:
+            raise ValueError(
+                "`history` must be (batch, input_size, "
+                f"{mean.shape[0]}) raw values (the scaler's columns); got "
+                f"shape {history.shape}."
+            )
+        scaled = ((history - mean) / std).astype("float32")
+        forecast = self.predict(scaled, batch_size=batch_size, verbose=0)
+        columns = list(self.target_columns)
+        return np.asarray(forecast, np.float64) * std[columns] + mean[columns]
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
@@ -108,6 +223,18 @@ class SSMForecaster(ForecasterBase):
         self.horizon = horizon
         self.target_columns = columns
         self.normalization = normalization
+
+    @classmethod
+    def _link_overrides(cls, config, backbone_config, task_over, backbone_over):
+        # A backbone fixed to the window length follows a new `input_size`.
+        if (
+            "input_size" in task_over
+            and "sequence_length" not in backbone_over
+            and backbone_config is not None
+            and backbone_config.get("sequence_length") is not None
+            and backbone_config.get("sequence_length") == config["input_size"]
+        ):
+            backbone_over["sequence_length"] = task_over["input_size"]
 
     def get_config(self):
         return {

@@ -1,7 +1,10 @@
 """The preset registry: every named configuration of the model zoo, as data.
 
-The registry is `registry.json` beside this module: one entry per preset,
-named `"<backbone>_<task>_<size>"`, each with
+The registry is `registry.json` beside this module, kept compact for
+review: each distinct training recipe, data setting and shared source is
+written once under a name, and each preset, named
+`"<backbone>_<task>_<size>"`, refers to them (see `expand`). Expanded,
+every preset has
 
 - `task`: the task or data set it is made for;
 - `model`: `{"class": ..., "config": ...}`, the arguments of a
@@ -79,14 +82,76 @@ _REGISTRY_PATH = os.path.join(os.path.dirname(__file__), "registry.json")
 _RING_TASKS = ("listops", "text", "retrieval", "image", "pathfinder", "pathx")
 
 
+def _sorted(value):
+    """`value` with every dict's keys in sorted order (the stored order)."""
+    if isinstance(value, dict):
+        return {key: _sorted(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(item) for item in value]
+    return value
+
+
+def expand(compact):
+    """The registry entries of the compact `registry.json`.
+
+    The file keeps each distinct training recipe, data setting and shared
+    source once, under a name (`training`, `data`, `sources`); a preset
+    names them (`training`, `data`, `source_ref`, or a literal `source`)
+    and gives its model as `class`, `config` and, for the SSM models,
+    `backbone`.
+
+    Args:
+        compact: the parsed `registry.json`.
+
+    Returns:
+        `{name: {"task", "model": {"class", "config"}, "training",
+        "data", "source"}}`.
+
+    Raises:
+        ValueError: for a reference to an unknown name.
+    """
+
+    def lookup(table, name, preset):
+        if name not in compact[table]:
+            raise ValueError(
+                f"registry.json: preset {preset!r} refers to {table} "
+                f"{name!r}, which is not defined."
+            )
+        return copy.deepcopy(compact[table][name])
+
+    entries = {}
+    for name, item in compact["presets"].items():
+        config = dict(item["config"])
+        if "backbone" in item:
+            config["backbone"] = item["backbone"]
+        if "source_ref" in item:
+            source = lookup("sources", item["source_ref"], name)
+        else:
+            source = item["source"]
+        entries[name] = _sorted(
+            {
+                "task": item["task"],
+                "model": {"class": item["class"], "config": config},
+                "training": lookup("training", item["training"], name),
+                "data": lookup("data", item["data"], name),
+                "source": source,
+            }
+        )
+    return {name: entries[name] for name in sorted(entries)}
+
+
 @functools.lru_cache(maxsize=1)
 def _registry():
     with open(_REGISTRY_PATH) as f:
-        return json.load(f)
+        return expand(json.load(f))
 
 
 def list_presets(task=None):
     """The names of all presets, sorted (optionally those of one `task`).
+
+    A name is a recipe (architecture, training and data settings), not
+    trained weights: `Model.from_preset(name)` builds an untrained model.
+    Trained models are preset folders, written by `model.save_to_preset`.
 
     Example:
 
@@ -122,7 +187,14 @@ def get_preset(name):
     if not isinstance(name, str) or name not in registry:
         import difflib
 
-        close = difflib.get_close_matches(str(name), list(registry), n=5)
+        # Compared in lower case, so that "S4D_ListOps_CPU" finds its name.
+        lowered = {key.lower(): key for key in registry}
+        close = [
+            lowered[key]
+            for key in difflib.get_close_matches(
+                str(name).lower(), list(lowered), n=5
+            )
+        ]
         raise ValueError(
             f"`preset` must be one of keras_ssm.models.list_presets(); got "
             f"{name!r}. Close names: {close}."
