@@ -74,9 +74,9 @@ def release_directory(subdir, url=RELEASE_URL):
     The release archive (about 7 GB) is fetched and extracted into the
     cache only when no local copy exists.
     """
-    local = os.path.join(download.data_dir(), "lra_release", "lra_release")
-    if os.path.isdir(os.path.join(local, subdir)):
-        return os.path.join(local, subdir)
+    local = download.local_copy("lra_release", "lra_release", subdir)
+    if local is not None and os.path.isdir(local):
+        return local
     archive = download.fetch(url, RELEASE_ARCHIVE, "lra_release")
     root = download.extract_tar(
         archive,

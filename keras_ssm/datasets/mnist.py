@@ -4,14 +4,14 @@ Each 28x28 image becomes a sequence of 784 pixels in raster order (or in a
 fixed random permutation, the "permuted" variant), shape (n, 784, 1),
 standardised with the training set's mean and standard deviation.
 
-Files are read from `$KERAS_SSM_DATA/<name>/` (Fashion-MNIST's IDX files are
-in `../shared/data/fashion-mnist/` beside the repository) and otherwise
-downloaded from the canonical sources and checked against the MD5s their
-publishers list.
+Files are read from `$KERAS_SSM_DATA/<name>/` when that variable is set and
+holds them, otherwise fetched into the cache from the canonical sources
+(with `keras.utils.get_file`) and checked against the MD5s their publishers
+list. (`keras.datasets.fashion_mnist` reads the same files but checks no
+digest, so it is not used.)
 """
 
 import gzip
-import os
 
 import numpy as np
 
@@ -71,8 +71,8 @@ def read_idx(path):
 def _idx_path(name, filename):
     """Local copy if present (not checksummed: re-packed copies differ),
     otherwise the verified download."""
-    local = os.path.join(download.data_dir(), name, filename)
-    if os.path.exists(local):
+    local = download.local_copy(name, filename)
+    if local is not None:
         return local
     source = SOURCES[name]
     return download.fetch(
