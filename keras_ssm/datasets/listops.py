@@ -349,6 +349,13 @@ def load_data(
         }
 
     splits = cached(
-        "listops", {**params, "sizes": list(sizes), "seed": seed}, make
+        "listops",
+        {**params, "sizes": list(sizes), "seed": seed},
+        make,
+        shapes={
+            split: ((n, max_length), (n,))
+            for split, n in zip(("train", "validation", "test"), sizes)
+        },
+        num_classes=NUM_CLASSES,
     )
     return as_tuples(splits)

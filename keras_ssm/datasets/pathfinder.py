@@ -36,6 +36,8 @@ import random
 import keras
 import numpy as np
 
+NUM_CLASSES = 2  # 1: the dots are connected
+
 
 def _scale(image_size):
     """Stroke geometry in output pixels for a given image size."""
@@ -401,6 +403,11 @@ def load_data(
             "pathfinder",
             {**params, "sizes": list(sizes), "seed": seed},
             make,
+            shapes={
+                split: ((n, image_size, image_size), (n,))
+                for split, n in zip(("train", "validation", "test"), sizes)
+            },
+            num_classes=NUM_CLASSES,
         )
     train_images = splits["train"][0]
     if as_dataset:
