@@ -272,3 +272,74 @@ def test_generated_cache_files_are_readable_as_the_umask_allows(tmp_path):
     (name,) = os.listdir(tmp_path / "cache" / "generated")
     mode = os.stat(tmp_path / "cache" / "generated" / name).st_mode & 0o777
     assert mode == 0o644
+
+
+def _tiny_classifier(num_classes=10):
+    import keras
+
+    from keras_ssm.models import SSMBackbone
+    from keras_ssm.models import SSMClassifier
+
+    model = SSMClassifier(
+        SSMBackbone(
+            "s4d",
+            num_layers=1,
+            hidden_dim=4,
+            d_state=4,
+            sequence_length=6,
+            vocabulary_size=5,
+        ),
+        num_classes=num_classes,
+    )
+    model.compile(
+        optimizer="sgd",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model
+
+
+def test_classifier_refuses_out_of_range_labels_on_every_backend():
+    # JAX gathers label 15 of 10 classes silently and trains on a finite
+    # loss; every backend must refuse it before training.
+    model = _tiny_classifier()
+    x = np.ones((4, 6), "int32")
+    weights = [w.copy() for w in model.get_weights()]
+    for bad in ([0, 1, 15, 2], [0, -1, 2, 3], [0.5, 1, 2, 3]):
+        with pytest.raises(ValueError, match="`y`.*(num_classes=10|integer)"):
+            model.fit(x, np.asarray(bad), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="validation_data.*num_classes=10"):
+        model.fit(
+            x,
+            np.arange(4),
+            epochs=1,
+            verbose=0,
+            validation_data=(x, np.full(4, 10)),
+        )
+    with pytest.raises(ValueError, match="`y`.*num_classes=10"):
+        model.evaluate(x, np.full(4, 12), verbose=0)
+    for before, after in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(before, after)  # nothing trained
+    history = model.fit(x, np.asarray([0, 9, 3, 4]), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_classifier_refuses_empty_inputs_with_a_clear_error():
+    model = _tiny_classifier()
+    with pytest.raises(ValueError, match="`x` holds no examples"):
+        model.fit(np.ones((0, 6), "int32"), np.zeros(0, "int32"), verbose=0)
+    with pytest.raises(ValueError, match="`y` is empty"):
+        model.evaluate(np.ones((2, 6), "int32"), np.zeros(0), verbose=0)
+
+
+def test_check_class_labels_accepts_sparse_and_one_hot_labels():
+    from keras_ssm.utils.validation import check_class_labels
+
+    assert check_class_labels("`y`", [[0], [2]], 3).shape == (2, 1)
+    assert check_class_labels("`y`", np.eye(3)[[0, 2]], 3).shape == (2, 3)
+    assert check_class_labels("`y`", np.asarray([1.0, 2.0]), 3).shape == (2,)
+    with pytest.raises(ValueError, match="3 class probabilities a row"):
+        check_class_labels("`y`", np.eye(4), 3)
+    with pytest.raises(ValueError, match="non-finite"):
+        check_class_labels("`y`", [0.0, np.nan], 3)
+    with pytest.raises(ValueError, match="numeric"):
+        check_class_labels("`y`", np.asarray(["a", "b"]), 3)

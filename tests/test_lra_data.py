@@ -362,3 +362,59 @@ def test_extract_tar_leaves_no_temporary_directory(tmp_path):
     with pytest.raises(ValueError, match="expected 'nothing'"):
         extract_tar(str(archive), str(tmp_path / "out" / "c"), "nothing")
     assert sorted(os.listdir(tmp_path / "out")) == ["a", "c"]
+
+
+def test_loaders_check_labels_against_the_classes(tmp_path):
+    # ListOps TSV: answers are 0-9.
+    path = tmp_path / "basic_test.tsv"
+    path.write_text("Source\tTarget\n( [MAX 2 3 ] )\t3\n( [MIN 2 3 ] )\t15\n")
+    with pytest.raises(
+        ValueError, match=r"basic_test.tsv.*\[2?3?.*15\].*\[0, 9\]"
+    ):
+        listops.load_tsv(str(path), length=8)
+    # AAN pairs: labels 0 or 1.
+    pairs = tmp_path / "new_aan_pairs.train.tsv"
+    pairs.write_text("1\ta\tb\tx\ty\n2\ta\tb\tx\ty\n")
+    with pytest.raises(ValueError, match=r"new_aan_pairs.*num_classes=2"):
+        retrieval.read_pairs_tsv(str(pairs))
+    # IDX labels: 0-9.
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    arrays = {
+        "train-images-idx3-ubyte.gz": np.zeros((4, 28, 28)),
+        "train-labels-idx1-ubyte.gz": np.asarray([0, 1, 12, 3]),
+        "t10k-images-idx3-ubyte.gz": np.zeros((2, 28, 28)),
+        "t10k-labels-idx1-ubyte.gz": np.asarray([0, 1]),
+    }
+    for name, array in arrays.items():
+        with gzip.open(folder / name, "wb") as f:
+            f.write(_idx_bytes(array.astype("uint8")))
+    with pytest.raises(ValueError, match=r"mnist train labels.*\[0, 9\]"):
+        mnist.load_sequential_mnist("mnist")
+    # Pathfinder release: 0 or 1.
+    from PIL import Image
+
+    release = tmp_path / "curv_contour_length_14"
+    (release / "metadata").mkdir(parents=True)
+    (release / "imgs").mkdir()
+    Image.fromarray(np.zeros((32, 32), "uint8")).save(
+        release / "imgs" / "a.png"
+    )
+    (release / "metadata" / "0.npy").write_text("imgs a.png 0 7\n")
+    with pytest.raises(ValueError, match=r"metadata.*num_classes=2"):
+        pathfinder.load_release(str(release))
+
+
+def test_loaders_refuse_empty_files_by_name(tmp_path):
+    path = tmp_path / "basic_val.tsv"
+    path.write_text("Source\tTarget\n")
+    with pytest.raises(ValueError, match="basic_val.tsv holds no examples"):
+        listops.load_tsv(str(path))
+    pairs = tmp_path / "new_aan_pairs.eval.tsv"
+    pairs.write_text("")
+    with pytest.raises(ValueError, match="new_aan_pairs.eval.tsv holds no"):
+        retrieval.read_pairs_tsv(str(pairs))
+    for polarity in ("neg", "pos"):
+        (tmp_path / "aclImdb" / "train" / polarity).mkdir(parents=True)
+    with pytest.raises(ValueError, match="train holds no reviews"):
+        text.read_imdb_directory(str(tmp_path / "aclImdb"), "train", 8)

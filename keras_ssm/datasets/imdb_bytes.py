@@ -42,6 +42,11 @@ def read_imdb_directory(root, split, length):
                 with open(os.path.join(folder, name), encoding="utf-8") as f:
                     ids.append(encode_bytes(f.read(), length))
                 labels.append(label)
+    if not ids:
+        raise ValueError(
+            f"{os.path.join(root, split)} holds no reviews (no .txt files "
+            "under neg/ or pos/)."
+        )
     return np.stack(ids), np.asarray(labels, dtype="int32")
 
 

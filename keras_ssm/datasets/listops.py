@@ -25,6 +25,8 @@ import random
 
 import numpy as np
 
+from keras_ssm.utils.validation import check_class_labels
+
 OPERATORS = ("[MIN", "[MAX", "[MED", "[SM")
 END = "]"
 DIGITS = tuple(str(d) for d in range(10))
@@ -262,7 +264,11 @@ def load_tsv(path, length=2000):
         for row in reader:
             tokens.append(encode(row[0], length))
             labels.append(int(row[1]))
-    return np.stack(tokens), np.asarray(labels, dtype="int32")
+    if not labels:
+        raise ValueError(f"{path} holds no examples (only its header).")
+    labels = np.asarray(labels, dtype="int32")
+    check_class_labels(f"The labels of {path}", labels, NUM_CLASSES)
+    return np.stack(tokens), labels
 
 
 def load_release(directory, length=2000):

@@ -16,6 +16,7 @@ import gzip
 import numpy as np
 
 from keras_ssm.datasets import lra_files as download
+from keras_ssm.utils.validation import check_class_labels
 
 SOURCES = {
     "fashion-mnist": {
@@ -39,6 +40,7 @@ SOURCES = {
     },
 }
 
+NUM_CLASSES = 10
 _IDX_DTYPES = {0x08: "uint8", 0x09: "int8", 0x0B: ">i2", 0x0C: ">i4"}
 
 
@@ -127,6 +129,7 @@ def load_sequential_mnist(
                 f"{name} {split}: {images.shape[0]} images but "
                 f"{labels.shape[0]} labels."
             )
+        check_class_labels(f"The {name} {split} labels", labels, NUM_CLASSES)
         arrays[split] = (images, labels.astype("int32"))
     rng = np.random.default_rng(seed)
     images, labels = arrays["train"]

@@ -36,6 +36,8 @@ import random
 import keras
 import numpy as np
 
+from keras_ssm.utils.validation import check_class_labels
+
 NUM_CLASSES = 2  # 1: the dots are connected
 
 
@@ -321,6 +323,9 @@ def load_release(directory, image_size=32, max_examples=None):
             )
         images[i] = pixels
         labels[i] = int(row[3])
+    if not rows:
+        raise ValueError(f"{metadata_dir} lists no images.")
+    check_class_labels(f"The labels of {metadata_dir}", labels, NUM_CLASSES)
     return images, labels
 
 
