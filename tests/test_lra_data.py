@@ -418,3 +418,32 @@ def test_loaders_refuse_empty_files_by_name(tmp_path):
         (tmp_path / "aclImdb" / "train" / polarity).mkdir(parents=True)
     with pytest.raises(ValueError, match="train holds no reviews"):
         text.read_imdb_directory(str(tmp_path / "aclImdb"), "train", 8)
+
+
+@pytest.mark.parametrize("module", [listops, pathfinder])
+def test_size_errors_name_the_argument_and_refuse_absurd_sizes(module):
+    small = {"num_train": 4, "num_validation": 2, "num_test": 2}
+    with pytest.raises(ValueError, match="`num_train` must be an integer >= 1"):
+        module.load_data(**{**small, "num_train": 0})
+    with pytest.raises(TypeError, match="`num_validation` must be an integer"):
+        module.load_data(**{**small, "num_validation": 2.5})
+    with pytest.raises(TypeError, match="`num_test` must be an integer"):
+        module.load_data(**{**small, "num_test": "2"})
+    # A billion examples is refused before anything is allocated.
+    with pytest.raises(
+        ValueError, match=r"num_train=1000000000.*GiB.*`num_train`"
+    ):
+        module.load_data(**{**small, "num_train": 10**9})
+
+
+def test_generators_refuse_bad_sizes_by_name():
+    with pytest.raises(TypeError, match="`num_examples` must be an integer"):
+        listops.generate_listops(3.0)
+    with pytest.raises(ValueError, match="GiB"):
+        listops.generate_listops(10**12, max_length=8)
+    with pytest.raises(TypeError, match="`image_size` must be an integer"):
+        pathfinder.generate_pathfinder(2, image_size=32.0)
+    with pytest.raises(ValueError, match="GiB"):
+        pathfinder.generate_pathfinder(10**12)
+    with pytest.raises(ValueError, match="`max_train`"):
+        mnist.load_sequential_mnist("mnist", max_train=0)

@@ -25,7 +25,10 @@ import random
 
 import numpy as np
 
+from keras_ssm.datasets.limits import check_memory
+from keras_ssm.datasets.limits import check_sizes
 from keras_ssm.utils.validation import check_class_labels
+from keras_ssm.utils.validation import check_int
 
 OPERATORS = ("[MIN", "[MAX", "[MED", "[SM")
 END = "]"
@@ -96,6 +99,10 @@ def generate_expression(
     Returns:
         `(tokens, value)`: a list of token strings and the answer 0-9.
     """
+    min_length = check_int("min_length", min_length, minimum=1)
+    max_length = check_int("max_length", max_length, minimum=1)
+    max_depth = check_int("max_depth", max_depth, minimum=1)
+    max_args = check_int("max_args", max_args, minimum=2)
     if not 1 <= min_length <= max_length:
         raise ValueError(
             "Expected 1 <= `min_length` <= `max_length`; got "
@@ -164,8 +171,13 @@ def generate_listops(
     >>> x.shape, y.shape
     ((100, 100), (100,))
     """
-    if num_examples < 1:
-        raise ValueError(f"`num_examples` must be >= 1; got {num_examples}.")
+    num_examples = check_int("num_examples", num_examples, minimum=1)
+    max_length = check_int("max_length", max_length, minimum=1)
+    check_memory(
+        f"ListOps with num_examples={num_examples}, max_length={max_length}",
+        num_examples * (max_length + 1) * 4,
+        ("num_examples", "max_length"),
+    )
     rng = random.Random(seed)
     quota = None
     if balanced:
@@ -334,9 +346,24 @@ def load_data(
     from keras_ssm.datasets.generated import as_tuples
     from keras_ssm.datasets.generated import cached
 
+    max_length = check_int("max_length", max_length, minimum=1)
     if directory:
         return as_tuples(load_release(directory, max_length))
-    sizes = (num_train, num_validation, num_test)
+    sizes = check_sizes(
+        num_train=num_train, num_validation=num_validation, num_test=num_test
+    )
+    check_memory(
+        "ListOps with "
+        + ", ".join(f"{k}={v}" for k, v in sizes.items())
+        + f", max_length={max_length}",
+        sum(sizes.values()) * (max_length + 1) * 4,
+        (*sizes, "max_length"),
+    )
+    sizes = tuple(sizes.values())
+    min_length = check_int("min_length", min_length, minimum=1)
+    max_depth = check_int("max_depth", max_depth, minimum=1)
+    max_args = check_int("max_args", max_args, minimum=2)
+    seed = check_int("seed", seed)
     params = {
         "min_length": min_length,
         "max_length": max_length,

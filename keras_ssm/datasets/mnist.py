@@ -17,6 +17,8 @@ import numpy as np
 
 from keras_ssm.datasets import lra_files as download
 from keras_ssm.utils.validation import check_class_labels
+from keras_ssm.utils.validation import check_float
+from keras_ssm.utils.validation import check_int
 
 SOURCES = {
     "fashion-mnist": {
@@ -120,6 +122,16 @@ def load_sequential_mnist(
         raise ValueError(
             f"`name` must be one of {tuple(SOURCES)}; got {name!r}."
         )
+    validation_fraction = check_float(
+        "validation_fraction",
+        validation_fraction,
+        minimum=0.0,
+        maximum=1.0,
+        max_open=True,
+    )
+    max_train = check_int("max_train", max_train, minimum=1, allow_none=True)
+    max_test = check_int("max_test", max_test, minimum=1, allow_none=True)
+    seed = check_int("seed", seed, minimum=0)
     arrays = {}
     for split, prefix in (("train", "train"), ("test", "t10k")):
         images = read_idx(_idx_path(name, f"{prefix}-images-idx3-ubyte.gz"))
@@ -141,6 +153,13 @@ def load_sequential_mnist(
         order[: len(order) - num_val],
         order[len(order) - num_val :],
     )
+    if len(train_idx) == 0:
+        raise ValueError(
+            f"No training images are left: {len(order)} images with "
+            f"validation_fraction={validation_fraction} all go to the "
+            "validation split; raise `max_train` or lower "
+            "`validation_fraction`."
+        )
     test_images, test_labels = arrays["test"]
     if max_test is not None:
         test_images, test_labels = (
