@@ -17,6 +17,17 @@ import keras
 import numpy as np
 import pytest
 
+# The library has no default data directory: it reads hand-placed copies
+# only from $KERAS_SSM_DATA. In a checkout with the shared data beside it,
+# the tests (and the CLIs they start) read that copy unless told otherwise.
+_SHARED_DATA = os.path.abspath(
+    os.path.join(
+        os.path.dirname(__file__), os.pardir, os.pardir, "shared", "data"
+    )
+)
+if not os.environ.get("KERAS_SSM_DATA") and os.path.isdir(_SHARED_DATA):
+    os.environ["KERAS_SSM_DATA"] = _SHARED_DATA
+
 BACKENDS = ("jax", "tensorflow", "torch")
 
 
@@ -36,7 +47,4 @@ def backend():
 
 def shared_data_dir():
     """Directory of the data sets that sit beside the repository."""
-    default = os.path.join(
-        os.path.dirname(__file__), os.pardir, os.pardir, "shared", "data"
-    )
-    return os.path.abspath(os.environ.get("KERAS_SSM_DATA", default))
+    return os.path.abspath(os.environ.get("KERAS_SSM_DATA") or _SHARED_DATA)

@@ -1,6 +1,7 @@
 """keras_ssm.datasets: load_data shapes, dtypes, seeding and caching."""
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -165,3 +166,180 @@ def test_forecaster_preset_trains_on_ett(shared_data, monkeypatch):
     )
     assert np.isfinite(history.history["loss"][0])
     assert model.predict(x_test[:4], verbose=0).shape == (4, 24, 1)
+
+
+SIZES = {"num_train": 6, "num_validation": 2, "num_test": 2, "max_length": 24}
+
+
+def _corrupt_truncated(path):
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[: len(data) // 2])
+
+
+def _corrupt_garbage(path):
+    open(path, "wb").write(b"not a zip file at all" * 10)
+
+
+def _corrupt_empty(path):
+    open(path, "wb").close()
+
+
+def _corrupt_wrong_keys(path):
+    np.savez(path, train_x=np.zeros((6, 24), "int32"))
+
+
+def _corrupt_wrong_shapes(path):
+    arrays = dict(np.load(path))
+    arrays["train_x"] = arrays["train_x"][:, :5]
+    np.savez(path, **arrays)
+
+
+def _corrupt_labels(path):
+    arrays = dict(np.load(path))
+    arrays["test_y"] = arrays["test_y"] + 10
+    np.savez(path, **arrays)
+
+
+def _corrupt_pickled_objects(path):
+    arrays = dict(np.load(path))
+    arrays["train_x"] = np.asarray([[1], [2, 3]] * 3, dtype=object)
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        _corrupt_truncated,
+        _corrupt_garbage,
+        _corrupt_empty,
+        _corrupt_wrong_keys,
+        _corrupt_wrong_shapes,
+        _corrupt_labels,
+        _corrupt_pickled_objects,
+    ],
+)
+def test_a_corrupt_generated_cache_is_regenerated_and_named(
+    tmp_path, monkeypatch, corrupt
+):
+    _offline(monkeypatch)
+    first = datasets.listops.load_data(seed=3, **SIZES)
+    (name,) = os.listdir(tmp_path / "cache" / "generated")
+    path = str(tmp_path / "cache" / "generated" / name)
+    corrupt(path)
+    with pytest.warns(UserWarning, match=f"{name}.*regenerating"):
+        again = datasets.listops.load_data(seed=3, **SIZES)
+    for (a, b), (c, d) in zip(first, again):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+    # The file was replaced by a good one: read again without a warning.
+    assert os.listdir(tmp_path / "cache" / "generated") == [name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        third = datasets.listops.load_data(seed=3, **SIZES)
+    np.testing.assert_array_equal(third[0][0], first[0][0])
+
+
+def test_a_read_only_cache_still_returns_the_data(tmp_path, monkeypatch):
+    from keras_ssm.datasets import generated
+
+    _offline(monkeypatch)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    cache.chmod(0o555)
+    if os.geteuid() == 0:  # root writes anyway: refuse as the OS would
+
+        def refuse(target, suffix=".part"):
+            raise PermissionError(13, "Permission denied", str(target))
+
+        monkeypatch.setattr(generated, "private_partial", refuse)
+    try:
+        with pytest.warns(UserWarning, match="Could not write.*not cached"):
+            (x, y), _, _ = datasets.listops.load_data(seed=4, **SIZES)
+    finally:
+        cache.chmod(0o755)
+    assert x.shape == (6, 24) and y.shape == (6,)
+    assert not os.path.exists(cache / "generated") or not os.listdir(
+        cache / "generated"
+    )
+
+
+def test_generated_cache_files_are_readable_as_the_umask_allows(tmp_path):
+    old = os.umask(0o022)
+    try:
+        datasets.listops.load_data(seed=5, **SIZES)
+    finally:
+        os.umask(old)
+    (name,) = os.listdir(tmp_path / "cache" / "generated")
+    mode = os.stat(tmp_path / "cache" / "generated" / name).st_mode & 0o777
+    assert mode == 0o644
+
+
+def _tiny_classifier(num_classes=10):
+    import keras
+
+    from keras_ssm.models import SSMBackbone
+    from keras_ssm.models import SSMClassifier
+
+    model = SSMClassifier(
+        SSMBackbone(
+            "s4d",
+            num_layers=1,
+            hidden_dim=4,
+            d_state=4,
+            sequence_length=6,
+            vocabulary_size=5,
+        ),
+        num_classes=num_classes,
+    )
+    model.compile(
+        optimizer="sgd",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model
+
+
+def test_classifier_refuses_out_of_range_labels_on_every_backend():
+    # JAX gathers label 15 of 10 classes silently and trains on a finite
+    # loss; every backend must refuse it before training.
+    model = _tiny_classifier()
+    x = np.ones((4, 6), "int32")
+    weights = [w.copy() for w in model.get_weights()]
+    for bad in ([0, 1, 15, 2], [0, -1, 2, 3], [0.5, 1, 2, 3]):
+        with pytest.raises(ValueError, match="`y`.*(num_classes=10|integer)"):
+            model.fit(x, np.asarray(bad), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="validation_data.*num_classes=10"):
+        model.fit(
+            x,
+            np.arange(4),
+            epochs=1,
+            verbose=0,
+            validation_data=(x, np.full(4, 10)),
+        )
+    with pytest.raises(ValueError, match="`y`.*num_classes=10"):
+        model.evaluate(x, np.full(4, 12), verbose=0)
+    for before, after in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(before, after)  # nothing trained
+    history = model.fit(x, np.asarray([0, 9, 3, 4]), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_classifier_refuses_empty_inputs_with_a_clear_error():
+    model = _tiny_classifier()
+    with pytest.raises(ValueError, match="`x` holds no examples"):
+        model.fit(np.ones((0, 6), "int32"), np.zeros(0, "int32"), verbose=0)
+    with pytest.raises(ValueError, match="`y` is empty"):
+        model.evaluate(np.ones((2, 6), "int32"), np.zeros(0), verbose=0)
+
+
+def test_check_class_labels_accepts_sparse_and_one_hot_labels():
+    from keras_ssm.utils.validation import check_class_labels
+
+    assert check_class_labels("`y`", [[0], [2]], 3).shape == (2, 1)
+    assert check_class_labels("`y`", np.eye(3)[[0, 2]], 3).shape == (2, 3)
+    assert check_class_labels("`y`", np.asarray([1.0, 2.0]), 3).shape == (2,)
+    with pytest.raises(ValueError, match="3 class probabilities a row"):
+        check_class_labels("`y`", np.eye(4), 3)
+    with pytest.raises(ValueError, match="non-finite"):
+        check_class_labels("`y`", [0.0, np.nan], 3)
+    with pytest.raises(ValueError, match="numeric"):
+        check_class_labels("`y`", np.asarray(["a", "b"]), 3)

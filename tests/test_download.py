@@ -113,3 +113,76 @@ def test_directories_follow_the_environment(tmp_path, monkeypatch):
     assert download.data_dir() == str(tmp_path / "data")
     assert download.cache_dir() == str(tmp_path / "cache")
     assert os.path.isdir(tmp_path / "cache")
+
+
+def test_no_default_data_directory_outside_the_cache(tmp_path, monkeypatch):
+    # An installed package knows no checkout: without KERAS_SSM_DATA there
+    # is no directory of hand-placed copies, only the cache.
+    monkeypatch.delenv("KERAS_SSM_DATA", raising=False)
+    monkeypatch.delenv("KERAS_SSM_CACHE", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    assert download.data_dir() is None
+    assert download.local_copy("ETT-small", "ETTh1.csv") is None
+    expected = tmp_path / "keras_home" / "datasets" / "keras_ssm"
+    assert download.cache_dir() == str(expected)
+    monkeypatch.setenv("KERAS_SSM_DATA", "")
+    assert download.data_dir() is None
+    monkeypatch.setenv("KERAS_SSM_DATA", str(tmp_path))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.csv").write_text("x")
+    assert download.local_copy("sub", "a.csv") == str(
+        tmp_path / "sub" / "a.csv"
+    )
+
+
+def test_downloads_go_through_keras_get_file_with_the_checksum(
+    tmp_path, monkeypatch
+):
+    import keras
+
+    calls = []
+    real_get_file = keras.utils.get_file
+
+    def recording_get_file(*args, **kwargs):
+        calls.append(kwargs)
+        return real_get_file(*args, **kwargs)
+
+    monkeypatch.setattr(keras.utils, "get_file", recording_get_file)
+    source = tmp_path / "source.bin"
+    source.write_bytes(PAYLOAD)
+    sha = hashlib.sha256(PAYLOAD).hexdigest()
+    target = tmp_path / "cache" / "copy.bin"
+    download.download(source.as_uri(), str(target), sha256=sha)
+    assert target.read_bytes() == PAYLOAD
+    assert len(calls) == 1 and calls[0]["file_hash"] == sha
+    assert calls[0]["origin"] == source.as_uri()
+    # get_file's temporary directory is gone; only the target is left.
+    assert os.listdir(tmp_path / "cache") == ["copy.bin"]
+    md5 = hashlib.md5(PAYLOAD).hexdigest()
+    with pytest.raises(ValueError, match=r"Checksum mismatch for .*MD5"):
+        download.download(source.as_uri(), str(target) + "2", md5="0" * 32)
+    download.download(source.as_uri(), str(target) + "3", md5=md5)
+    assert calls[-1]["file_hash"] == md5
+    assert sorted(os.listdir(tmp_path / "cache")) == ["copy.bin", "copy.bin3"]
+    with pytest.raises(download.DataUnavailableError, match="offline"):
+        download.download((tmp_path / "none.bin").as_uri(), str(target))
+    assert target.read_bytes() == PAYLOAD  # a failed download keeps the copy
+
+
+def test_written_files_follow_the_umask_not_0600(tmp_path):
+    # A cache shared by a group stays readable: files are created as any
+    # new file (0666 less the umask), not with mkstemp's private 0600.
+    source = tmp_path / "source.bin"
+    source.write_bytes(PAYLOAD)
+    old = os.umask(0o027)
+    try:
+        target = tmp_path / "cache" / "copy.bin"
+        download.cached_download(
+            source.as_uri(), str(target), trust_first_use=True
+        )
+        partial = download.private_partial(str(tmp_path / "cache" / "x.npz"))
+    finally:
+        os.umask(old)
+    assert os.stat(target).st_mode & 0o777 == 0o640
+    assert os.stat(str(target) + ".sha256").st_mode & 0o777 == 0o640
+    assert os.stat(partial).st_mode & 0o777 == 0o640

@@ -265,3 +265,41 @@ def test_default_cache_follows_keras_ssm_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(sources, "ETDATASET_URL", server.as_uri() + "/")
     path = resolve_csv("ETTm2")
     assert path == str(tmp_path / "cache" / "forecasting" / "ETTm2.csv")
+
+
+def test_argument_errors_name_the_argument_the_caller_used(tmp_path):
+    from keras_ssm.datasets import ett
+
+    write_csv(str(tmp_path / "tiny.csv"), 60)  # 70/10/20: 42 / 6 / 12 rows
+    kwargs = {"data_dir": str(tmp_path), "download": False}
+    # `load_data` calls the horizon `horizon`; the windows call it `h`.
+    with pytest.raises(ValueError, match="`horizon`") as error:
+        ett.load_data("tiny", input_size=4, horizon=200, **kwargs)
+    assert "h=" not in str(error.value).replace("horizon=", "")
+    with pytest.raises(TypeError, match="`horizon` must be an integer"):
+        ett.load_data("tiny", input_size=4, horizon=2.5, **kwargs)
+    with pytest.raises(TypeError, match="`input_size` must be an integer"):
+        ett.load_data("tiny", input_size="4", horizon=2, **kwargs)
+    with pytest.raises(ValueError, match="tiny.csv.*`h`"):
+        load_forecasting_data("tiny", input_size=4, h=200, **kwargs)
+    with pytest.raises(TypeError, match="`batch_size` must be an integer"):
+        load_forecasting_data(
+            "tiny", input_size=4, h=2, batch_size=1.5, **kwargs
+        )
+    with pytest.raises(TypeError, match="`h` must be an integer"):
+        ForecastWindows(np.zeros((10, 1)), np.zeros((10, 1)), 2, None)
+    with pytest.raises(TypeError, match="`input_size` must be an integer"):
+        split_borders("custom", 100, 2.0)
+    (x, y), _, _, _ = ett.load_data("tiny", input_size=4, horizon=2, **kwargs)
+    assert x.shape == (37, 4, 1) and y.shape == (37, 2, 1)
+
+
+def test_empty_data_gives_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="non-empty"):
+        Standardizer.fit(np.zeros((0, 3)))
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="empty.csv is empty"):
+        load_forecasting_data("empty", path=str(empty))
+    with pytest.raises(ValueError, match="no window"):
+        ForecastWindows(np.zeros((0, 1)), np.zeros((0, 1)), 2, 2)

@@ -362,3 +362,88 @@ def test_extract_tar_leaves_no_temporary_directory(tmp_path):
     with pytest.raises(ValueError, match="expected 'nothing'"):
         extract_tar(str(archive), str(tmp_path / "out" / "c"), "nothing")
     assert sorted(os.listdir(tmp_path / "out")) == ["a", "c"]
+
+
+def test_loaders_check_labels_against_the_classes(tmp_path):
+    # ListOps TSV: answers are 0-9.
+    path = tmp_path / "basic_test.tsv"
+    path.write_text("Source\tTarget\n( [MAX 2 3 ] )\t3\n( [MIN 2 3 ] )\t15\n")
+    with pytest.raises(
+        ValueError, match=r"basic_test.tsv.*\[2?3?.*15\].*\[0, 9\]"
+    ):
+        listops.load_tsv(str(path), length=8)
+    # AAN pairs: labels 0 or 1.
+    pairs = tmp_path / "new_aan_pairs.train.tsv"
+    pairs.write_text("1\ta\tb\tx\ty\n2\ta\tb\tx\ty\n")
+    with pytest.raises(ValueError, match=r"new_aan_pairs.*num_classes=2"):
+        retrieval.read_pairs_tsv(str(pairs))
+    # IDX labels: 0-9.
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    arrays = {
+        "train-images-idx3-ubyte.gz": np.zeros((4, 28, 28)),
+        "train-labels-idx1-ubyte.gz": np.asarray([0, 1, 12, 3]),
+        "t10k-images-idx3-ubyte.gz": np.zeros((2, 28, 28)),
+        "t10k-labels-idx1-ubyte.gz": np.asarray([0, 1]),
+    }
+    for name, array in arrays.items():
+        with gzip.open(folder / name, "wb") as f:
+            f.write(_idx_bytes(array.astype("uint8")))
+    with pytest.raises(ValueError, match=r"mnist train labels.*\[0, 9\]"):
+        mnist.load_sequential_mnist("mnist")
+    # Pathfinder release: 0 or 1.
+    from PIL import Image
+
+    release = tmp_path / "curv_contour_length_14"
+    (release / "metadata").mkdir(parents=True)
+    (release / "imgs").mkdir()
+    Image.fromarray(np.zeros((32, 32), "uint8")).save(
+        release / "imgs" / "a.png"
+    )
+    (release / "metadata" / "0.npy").write_text("imgs a.png 0 7\n")
+    with pytest.raises(ValueError, match=r"metadata.*num_classes=2"):
+        pathfinder.load_release(str(release))
+
+
+def test_loaders_refuse_empty_files_by_name(tmp_path):
+    path = tmp_path / "basic_val.tsv"
+    path.write_text("Source\tTarget\n")
+    with pytest.raises(ValueError, match="basic_val.tsv holds no examples"):
+        listops.load_tsv(str(path))
+    pairs = tmp_path / "new_aan_pairs.eval.tsv"
+    pairs.write_text("")
+    with pytest.raises(ValueError, match="new_aan_pairs.eval.tsv holds no"):
+        retrieval.read_pairs_tsv(str(pairs))
+    for polarity in ("neg", "pos"):
+        (tmp_path / "aclImdb" / "train" / polarity).mkdir(parents=True)
+    with pytest.raises(ValueError, match="train holds no reviews"):
+        text.read_imdb_directory(str(tmp_path / "aclImdb"), "train", 8)
+
+
+@pytest.mark.parametrize("module", [listops, pathfinder])
+def test_size_errors_name_the_argument_and_refuse_absurd_sizes(module):
+    small = {"num_train": 4, "num_validation": 2, "num_test": 2}
+    with pytest.raises(ValueError, match="`num_train` must be an integer >= 1"):
+        module.load_data(**{**small, "num_train": 0})
+    with pytest.raises(TypeError, match="`num_validation` must be an integer"):
+        module.load_data(**{**small, "num_validation": 2.5})
+    with pytest.raises(TypeError, match="`num_test` must be an integer"):
+        module.load_data(**{**small, "num_test": "2"})
+    # A billion examples is refused before anything is allocated.
+    with pytest.raises(
+        ValueError, match=r"num_train=1000000000.*GiB.*`num_train`"
+    ):
+        module.load_data(**{**small, "num_train": 10**9})
+
+
+def test_generators_refuse_bad_sizes_by_name():
+    with pytest.raises(TypeError, match="`num_examples` must be an integer"):
+        listops.generate_listops(3.0)
+    with pytest.raises(ValueError, match="GiB"):
+        listops.generate_listops(10**12, max_length=8)
+    with pytest.raises(TypeError, match="`image_size` must be an integer"):
+        pathfinder.generate_pathfinder(2, image_size=32.0)
+    with pytest.raises(ValueError, match="GiB"):
+        pathfinder.generate_pathfinder(10**12)
+    with pytest.raises(ValueError, match="`max_train`"):
+        mnist.load_sequential_mnist("mnist", max_train=0)

@@ -16,6 +16,7 @@ import numpy as np
 
 from keras_ssm.datasets import lra_files as download
 from keras_ssm.datasets.imdb_bytes import encode_bytes
+from keras_ssm.utils.validation import check_class_labels
 
 RELEASE_URL = "https://storage.googleapis.com/long-range-arena/lra_release.gz"
 RELEASE_ARCHIVE = "lra_release.gz"
@@ -40,7 +41,11 @@ def read_pairs_tsv(path, length=4000, max_examples=None):
             second.append(encode_bytes(row[4], length))
             if max_examples is not None and len(labels) >= max_examples:
                 break
-    return (np.stack(first), np.stack(second)), np.asarray(labels, "int32")
+    if not labels:
+        raise ValueError(f"{path} holds no document pairs.")
+    labels = np.asarray(labels, "int32")
+    check_class_labels(f"The labels of {path}", labels, NUM_CLASSES)
+    return (np.stack(first), np.stack(second)), labels
 
 
 def load_retrieval(length=4000, directory=None, max_examples=None):
@@ -74,9 +79,9 @@ def release_directory(subdir, url=RELEASE_URL):
     The release archive (about 7 GB) is fetched and extracted into the
     cache only when no local copy exists.
     """
-    local = os.path.join(download.data_dir(), "lra_release", "lra_release")
-    if os.path.isdir(os.path.join(local, subdir)):
-        return os.path.join(local, subdir)
+    local = download.local_copy("lra_release", "lra_release", subdir)
+    if local is not None and os.path.isdir(local):
+        return local
     archive = download.fetch(url, RELEASE_ARCHIVE, "lra_release")
     root = download.extract_tar(
         archive,

@@ -14,6 +14,7 @@ import numpy as np
 
 from keras_ssm.datasets import lra_files as download
 from keras_ssm.datasets.imdb_bytes import split_validation
+from keras_ssm.utils.validation import check_class_labels
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 ARCHIVE = "cifar-10-python.tar.gz"
@@ -28,7 +29,13 @@ def read_cifar_batch(path):
         batch = pickle.load(f, encoding="bytes")
     data = np.asarray(batch[b"data"], dtype="uint8")
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return images, np.asarray(batch[b"labels"], dtype="int32")
+    labels = np.asarray(batch[b"labels"], dtype="int32")
+    if len(labels) != len(images):
+        raise ValueError(
+            f"{path} holds {len(images)} images but {len(labels)} labels."
+        )
+    check_class_labels(f"The labels of {path}", labels, NUM_CLASSES)
+    return images, labels
 
 
 def to_grayscale_sequences(images):

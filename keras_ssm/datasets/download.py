@@ -1,7 +1,16 @@
 """Data files from the web: a cache, checksums and a clear offline error.
 
-Shared by every loader of `keras_ssm.datasets`. A download is written to
-its own `<target>.<random>.part` file and renamed to `target` only once its
+Shared by every loader of `keras_ssm.datasets`. Two directories are used,
+neither of them inside the installed package or beside a checkout:
+
+- `$KERAS_SSM_DATA` (unset by default): copies placed there by hand, e.g.
+  on an offline machine;
+- the cache, `$KERAS_SSM_CACHE`, by default `keras_ssm` under the Keras
+  data-set directory (`$KERAS_HOME/datasets`, `~/.keras/datasets` when
+  `KERAS_HOME` is unset), where downloads and generated data go.
+
+`keras.utils.get_file` fetches each file into a private temporary
+directory beside its target; the file is renamed to `target` only once its
 checksum passes, so an interrupted or corrupt download never looks like a
 cached file, and processes that fetch the same file at once do not write
 into each other's copy. Files whose
@@ -10,15 +19,15 @@ first copy is written beside it (`<target>.sha256`) and later reads are
 checked against it, so a truncated or changed file is still caught.
 """
 
+import contextlib
 import hashlib
 import os
+import secrets
+import shutil
 import tempfile
 import urllib.error
-import urllib.request
 
-REPO_ROOT = os.path.dirname(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-)
+import keras
 
 _ALGORITHM_NAMES = {"md5": "MD5", "sha256": "SHA-256"}
 
@@ -32,28 +41,50 @@ class DataUnavailableError(RuntimeError, FileNotFoundError):
 
 
 def data_dir():
-    """Directory of hand-placed data files.
+    """Directory of hand-placed data files, if the user names one.
 
     Returns:
-        `$KERAS_SSM_DATA`, by default `<repo>/../shared/data` (beside a
-        clone of the repository), absolute.
+        `$KERAS_SSM_DATA` as an absolute path, or None when it is unset or
+        empty (then only the cache and the downloads are used).
     """
-    default = os.path.join(REPO_ROOT, os.pardir, "shared", "data")
-    return os.path.abspath(os.environ.get("KERAS_SSM_DATA", default))
+    path = os.environ.get("KERAS_SSM_DATA")
+    return os.path.abspath(os.path.expanduser(path)) if path else None
 
 
-def cache_dir():
-    """Directory of downloaded and generated files (created if missing).
+def local_copy(*parts):
+    """`$KERAS_SSM_DATA/<parts...>` if that file or folder exists, else None.
+
+    Args:
+        *parts: the path under the data directory, e.g.
+            `("fashion-mnist", "t10k-labels-idx1-ubyte.gz")`.
+    """
+    root = data_dir()
+    if root is None:
+        return None
+    path = os.path.join(root, *parts)
+    return path if os.path.exists(path) else None
+
+
+def cache_dir(create=True):
+    """Directory of downloaded and generated files.
+
+    Args:
+        create: create the directory when it is missing.
 
     Returns:
-        `$KERAS_SSM_CACHE`, by default `~/.keras/datasets/keras_ssm` (beside
-        the `keras.datasets` downloads), absolute.
+        `$KERAS_SSM_CACHE`, by default `keras_ssm` beside the
+        `keras.datasets` downloads (`$KERAS_HOME/datasets/keras_ssm`,
+        `~/.keras/datasets/keras_ssm` when `KERAS_HOME` is unset),
+        absolute.
     """
-    default = os.path.join(
-        os.path.expanduser("~"), ".keras", "datasets", "keras_ssm"
+    keras_home = os.environ.get("KERAS_HOME") or os.path.join(
+        os.path.expanduser("~"), ".keras"
     )
-    path = os.path.abspath(os.environ.get("KERAS_SSM_CACHE", default))
-    os.makedirs(path, exist_ok=True)
+    default = os.path.join(keras_home, "datasets", "keras_ssm")
+    path = os.environ.get("KERAS_SSM_CACHE") or default
+    path = os.path.abspath(os.path.expanduser(path))
+    if create:
+        os.makedirs(path, exist_ok=True)
     return path
 
 
@@ -91,8 +122,14 @@ def verify_checksum(path, md5=None, sha256=None, trust_first_use=False):
     record = f"{path}.sha256"
     if md5 is None and sha256 is None and trust_first_use:
         if not os.path.exists(record):
-            with open(record, "w") as f:
-                f.write(f"{file_digest(path)}  {os.path.basename(path)}\n")
+            partial = private_partial(record)
+            try:
+                with open(partial, "w") as f:
+                    f.write(f"{file_digest(path)}  {os.path.basename(path)}\n")
+                os.replace(partial, record)
+            except BaseException:
+                _remove(partial)
+                raise
             return
         with open(record) as f:
             sha256 = f.read().split()[0]
@@ -117,7 +154,7 @@ def download(url, target, md5=None, sha256=None, progress=False, hint=None):
         target: where the file ends up; its directory is created.
         md5: expected MD5 hex digest, or None.
         sha256: expected SHA-256 hex digest, or None.
-        progress: show a tqdm bar while downloading.
+        progress: show Keras's progress bar while downloading.
         hint: what to tell the user to do when the download fails (default:
             place a copy at `target` by hand).
 
@@ -136,20 +173,24 @@ def download(url, target, md5=None, sha256=None, progress=False, hint=None):
     # '/tmp/cache/a.csv'
     ```
     """
-    partial = private_partial(target)
+    # A private directory beside `target`, so that the rename below stays on
+    # one file system and concurrent fetches of one file do not collide.
+    directory = os.path.dirname(os.path.abspath(target))
+    os.makedirs(directory, exist_ok=True)
+    partial_dir = tempfile.mkdtemp(
+        prefix=os.path.basename(target) + ".", suffix=".part", dir=directory
+    )
     try:
-        _copy_url(url, partial, progress, os.path.basename(target))
+        partial = _get_file(url, partial_dir, md5, sha256, progress)
         verify_checksum(partial, md5=md5, sha256=sha256)
-    except (urllib.error.URLError, OSError) as error:
-        _remove(partial)
+        os.replace(partial, target)
+    except _FetchError as error:
         hint = hint or f"Download it by hand and place it at {target}."
         raise DataUnavailableError(
             f"Could not download {url} ({error}). Are you offline? {hint}"
-        ) from error
-    except BaseException:
-        _remove(partial)
-        raise
-    os.replace(partial, target)
+        ) from None
+    finally:
+        shutil.rmtree(partial_dir, ignore_errors=True)
     return target
 
 
@@ -171,7 +212,7 @@ def cached_download(
         sha256: expected SHA-256 hex digest, or None.
         trust_first_use: with neither digest, record and later check the
             SHA-256 of the first copy (see `verify_checksum`).
-        progress: show a tqdm bar while downloading.
+        progress: show Keras's progress bar while downloading.
         hint: the manual fallback named by the offline error.
 
     Returns:
@@ -200,23 +241,56 @@ def cached_download(
     return target
 
 
-def _copy_url(url, path, progress, name):
-    """Streams `url` into `path` in 1 MiB chunks (`name` labels the bar)."""
-    request = urllib.request.Request(url, headers={"User-Agent": "keras-ssm"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        bar = None
-        if progress:
-            from tqdm import tqdm
+class _FetchError(Exception):
+    """The URL could not be read (offline, server error, unreadable file)."""
 
-            total = int(response.headers.get("Content-Length") or 0) or None
-            bar = tqdm(total=total, unit="B", unit_scale=True, desc=name)
-        with open(path, "wb") as f:
-            for chunk in iter(lambda: response.read(1 << 20), b""):
-                f.write(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
-        if bar is not None:
-            bar.close()
+
+def _get_file(url, directory, md5, sha256, progress):
+    """Fetches `url` into `directory` with `keras.utils.get_file`.
+
+    `get_file` checks the strongest digest given; `verify_checksum` then
+    checks both and names the file. Its network errors come as bare
+    `Exception`s, turned into `_FetchError` here.
+    """
+    name = "download"
+    expected = sha256 or md5
+    algorithm = "sha256" if sha256 else "md5"
+    logging = contextlib.nullcontext() if progress else _quiet_keras_logging()
+    try:
+        with logging:
+            return keras.utils.get_file(
+                fname=name,
+                origin=url,
+                file_hash=expected,
+                hash_algorithm=algorithm,
+                cache_dir=directory,
+                cache_subdir="",
+            )
+    except ValueError:
+        path = os.path.join(directory, name)
+        if os.path.exists(path):  # get_file's own checksum error
+            verify_checksum(path, md5=md5, sha256=sha256)
+        raise
+    except (urllib.error.URLError, OSError) as error:
+        raise _FetchError(error) from None
+    except Exception as error:
+        # get_file re-raises HTTP and URL errors as bare `Exception`s;
+        # anything more specific is a bug to let through.
+        if type(error) is not Exception:
+            raise
+        raise _FetchError(error) from None
+
+
+@contextlib.contextmanager
+def _quiet_keras_logging():
+    """No "Downloading data from" line or progress bar from `get_file`."""
+    enabled = keras.config.is_interactive_logging_enabled()
+    keras.config.disable_interactive_logging()
+    try:
+        yield
+    finally:
+        if enabled:
+            keras.config.enable_interactive_logging()
 
 
 def private_partial(target, suffix=".part"):
@@ -235,11 +309,22 @@ def private_partial(target, suffix=".part"):
     """
     directory = os.path.dirname(os.path.abspath(target))
     os.makedirs(directory, exist_ok=True)
-    descriptor, partial = tempfile.mkstemp(
-        prefix=os.path.basename(target) + ".", suffix=suffix, dir=directory
-    )
-    os.close(descriptor)
-    return partial
+    while True:
+        partial = os.path.join(
+            directory,
+            f"{os.path.basename(target)}.{secrets.token_hex(6)}{suffix}",
+        )
+        try:
+            # O_EXCL: the name is this caller's alone. Mode 0o666 as for
+            # any new file: the umask and the directory's default ACL
+            # decide who may read it (a shared cache stays shared).
+            descriptor = os.open(
+                partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666
+            )
+        except FileExistsError:
+            continue
+        os.close(descriptor)
+        return partial
 
 
 def _remove(path):

@@ -1,8 +1,15 @@
-"""A cache of generated data sets (ListOps, Pathfinder) as `.npz` files."""
+"""A cache of generated data sets (ListOps, Pathfinder) as `.npz` files.
+
+Generation is deterministic, so the cache is only a speed-up: a cached file
+that cannot be read or does not hold what its name promises is regenerated
+and replaced (with a warning naming it), and a cache that cannot be written
+(a read-only directory, a full disk) still returns the data.
+"""
 
 import hashlib
 import json
 import os
+import warnings
 
 import numpy as np
 
@@ -13,49 +20,129 @@ SPLITS = ("train", "validation", "test")
 # Bump when a generator's output changes, so that stale caches are not reused
 # (Pathfinder 2: the vectorised generator of 2026-11-23).
 GENERATOR_VERSIONS = {"listops": 1, "pathfinder": 2}
+KEYS = tuple(f"{split}_{part}" for split in SPLITS for part in ("x", "y"))
 
 
-def cached(kind, params, make):
+def cache_path(kind, params):
+    """Where `cached(kind, params, ...)` keeps its file (not created)."""
+    params = {**params, "generator_version": GENERATOR_VERSIONS[kind]}
+    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
+    return os.path.join(
+        cache_dir(create=False),
+        "generated",
+        f"{kind}-{key.hexdigest()[:16]}.npz",
+    )
+
+
+def cached(kind, params, make, shapes=None, num_classes=None):
     """Generated splits, cached as .npz under `cache_dir()/generated`.
 
     The file name hashes the generator arguments and `GENERATOR_VERSIONS`,
-    so changing any argument, or the generator itself, regenerates;
-    generation is deterministic, so the cache is only a speed-up.
+    so changing any argument, or the generator itself, regenerates.
 
     Args:
         kind: "listops" or "pathfinder".
         params: the generator arguments (JSON-serialisable).
         make: function returning `{split: (x, y)}` for the three splits.
+        shapes: `{split: (x_shape, y_shape)}` a cached file must match, or
+            None (then only the keys and that x and y agree in length are
+            checked).
+        num_classes: cached labels must be integers in `[0, num_classes)`;
+            None skips the check.
 
     Returns:
         `{"train": (x, y), "validation": (x, y), "test": (x, y)}`.
+
+    Example:
+
+    ```python
+    splits = cached("listops", {"max_length": 32}, make, num_classes=10)
+    ```
     """
-    params = {**params, "generator_version": GENERATOR_VERSIONS[kind]}
-    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
-    path = os.path.join(
-        cache_dir(), "generated", f"{kind}-{key.hexdigest()[:16]}.npz"
-    )
+    path = cache_path(kind, params)
     if os.path.exists(path):
-        with np.load(path) as data:
-            return {
-                split: (data[f"{split}_x"], data[f"{split}_y"])
-                for split in SPLITS
-            }
+        try:
+            return _read(path, shapes, num_classes)
+        except Exception as error:  # unreadable in any way: regenerate
+            warnings.warn(
+                f"The cached data file {path} is unreadable or corrupt "
+                f"({type(error).__name__}: {error}); regenerating the data "
+                "and replacing the file.",
+                stacklevel=2,
+            )
     splits = make()
+    _write(path, splits)
+    return splits
+
+
+def _read(path, shapes, num_classes):
+    """The splits of a cache file, fully read and checked.
+
+    Raises:
+        ValueError: when the file lacks a split or holds other shapes or
+            labels than expected (read errors pass through as they are).
+    """
+    with np.load(path, allow_pickle=False) as data:
+        if sorted(data.files) != sorted(KEYS):
+            raise ValueError(f"it holds {sorted(data.files)}, not {list(KEYS)}")
+        # Reading every array here decompresses it, which also catches a
+        # truncated member.
+        splits = {
+            split: (
+                np.asarray(data[f"{split}_x"]),
+                np.asarray(data[f"{split}_y"]),
+            )
+            for split in SPLITS
+        }
+    for split, (x, y) in splits.items():
+        if y.ndim != 1 or x.ndim < 1 or x.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"its {split} split has x of shape {x.shape} and y of shape "
+                f"{y.shape}"
+            )
+        if shapes is not None and (x.shape, y.shape) != tuple(
+            tuple(s) for s in shapes[split]
+        ):
+            raise ValueError(
+                f"its {split} split has shapes {x.shape} and {y.shape}, "
+                f"expected {tuple(shapes[split])}"
+            )
+        if num_classes is not None and y.size:
+            if not np.issubdtype(y.dtype, np.integer):
+                raise ValueError(f"its {split} labels are {y.dtype}")
+            if y.min() < 0 or y.max() >= num_classes:
+                raise ValueError(
+                    f"its {split} labels span [{y.min()}, {y.max()}], "
+                    f"outside [0, {num_classes})"
+                )
+    return splits
+
+
+def _write(path, splits):
+    """Writes the splits to a temporary file, then renames it onto `path`.
+
+    A cache that cannot be written only costs the speed-up: the error is a
+    warning and the caller still gets its data.
+    """
     arrays = {}
     for split, (x, y) in splits.items():
         arrays[f"{split}_x"], arrays[f"{split}_y"] = x, y
-    # Parallel training runs may generate the same data at once: each
-    # writes its own file, the contents are identical.
-    partial = private_partial(path, suffix=".npz")
+    partial = None
     try:
+        # Parallel training runs may generate the same data at once: each
+        # writes its own file, the contents are identical.
+        partial = private_partial(path, suffix=".npz")
         np.savez_compressed(partial, **arrays)
         os.replace(partial, path)
-    except BaseException:
-        if os.path.exists(partial):
+    except OSError as error:
+        warnings.warn(
+            f"Could not write the data cache file {path} ({error}); the "
+            "data is returned but not cached.",
+            stacklevel=3,
+        )
+    finally:
+        if partial is not None and os.path.exists(partial):
             os.remove(partial)
-        raise
-    return splits
 
 
 def as_tuples(splits):

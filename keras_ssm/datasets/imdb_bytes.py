@@ -11,6 +11,8 @@ import os
 import numpy as np
 
 from keras_ssm.datasets import lra_files as download
+from keras_ssm.utils.validation import check_float
+from keras_ssm.utils.validation import check_int
 
 URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 ARCHIVE = "aclImdb_v1.tar.gz"
@@ -42,6 +44,11 @@ def read_imdb_directory(root, split, length):
                 with open(os.path.join(folder, name), encoding="utf-8") as f:
                     ids.append(encode_bytes(f.read(), length))
                 labels.append(label)
+    if not ids:
+        raise ValueError(
+            f"{os.path.join(root, split)} holds no reviews (no .txt files "
+            "under neg/ or pos/)."
+        )
     return np.stack(ids), np.asarray(labels, dtype="int32")
 
 
@@ -60,6 +67,7 @@ def load_text(
     Returns:
         `{"train": (x, y), "validation": (x, y), "test": (x, y)}`, int32.
     """
+    length = check_int("length", length, minimum=1)
     archive = download.fetch(url, ARCHIVE, "imdb", sha256=sha256)
     root = download.extract_tar(
         archive,
@@ -74,6 +82,14 @@ def load_text(
 
 def split_validation(train, test, validation_fraction, seed):
     """Holds out a seeded random part of `train` as the validation split."""
+    validation_fraction = check_float(
+        "validation_fraction",
+        validation_fraction,
+        minimum=0.0,
+        maximum=1.0,
+        max_open=True,
+    )
+    seed = check_int("seed", seed, minimum=0)
     x, y = train
     order = np.random.default_rng(seed).permutation(len(y))
     num_val = int(round(len(y) * validation_fraction))
@@ -101,5 +117,6 @@ def load_data(max_length=4096, validation_fraction=0.1, seed=0):
         `(x_train, y_train), (x_val, y_val), (x_test, y_test)`: int32 ids
         (n, max_length), 0 padding and byte b as b + 1, and int32 labels.
     """
+    max_length = check_int("max_length", max_length, minimum=1)
     splits = load_text(max_length, validation_fraction, seed)
     return splits["train"], splits["validation"], splits["test"]

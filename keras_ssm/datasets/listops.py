@@ -25,6 +25,11 @@ import random
 
 import numpy as np
 
+from keras_ssm.datasets.limits import check_memory
+from keras_ssm.datasets.limits import check_sizes
+from keras_ssm.utils.validation import check_class_labels
+from keras_ssm.utils.validation import check_int
+
 OPERATORS = ("[MIN", "[MAX", "[MED", "[SM")
 END = "]"
 DIGITS = tuple(str(d) for d in range(10))
@@ -94,6 +99,10 @@ def generate_expression(
     Returns:
         `(tokens, value)`: a list of token strings and the answer 0-9.
     """
+    min_length = check_int("min_length", min_length, minimum=1)
+    max_length = check_int("max_length", max_length, minimum=1)
+    max_depth = check_int("max_depth", max_depth, minimum=1)
+    max_args = check_int("max_args", max_args, minimum=2)
     if not 1 <= min_length <= max_length:
         raise ValueError(
             "Expected 1 <= `min_length` <= `max_length`; got "
@@ -162,8 +171,13 @@ def generate_listops(
     >>> x.shape, y.shape
     ((100, 100), (100,))
     """
-    if num_examples < 1:
-        raise ValueError(f"`num_examples` must be >= 1; got {num_examples}.")
+    num_examples = check_int("num_examples", num_examples, minimum=1)
+    max_length = check_int("max_length", max_length, minimum=1)
+    check_memory(
+        f"ListOps with num_examples={num_examples}, max_length={max_length}",
+        num_examples * (max_length + 1) * 4,
+        ("num_examples", "max_length"),
+    )
     rng = random.Random(seed)
     quota = None
     if balanced:
@@ -262,7 +276,11 @@ def load_tsv(path, length=2000):
         for row in reader:
             tokens.append(encode(row[0], length))
             labels.append(int(row[1]))
-    return np.stack(tokens), np.asarray(labels, dtype="int32")
+    if not labels:
+        raise ValueError(f"{path} holds no examples (only its header).")
+    labels = np.asarray(labels, dtype="int32")
+    check_class_labels(f"The labels of {path}", labels, NUM_CLASSES)
+    return np.stack(tokens), labels
 
 
 def load_release(directory, length=2000):
@@ -328,9 +346,24 @@ def load_data(
     from keras_ssm.datasets.generated import as_tuples
     from keras_ssm.datasets.generated import cached
 
+    max_length = check_int("max_length", max_length, minimum=1)
     if directory:
         return as_tuples(load_release(directory, max_length))
-    sizes = (num_train, num_validation, num_test)
+    sizes = check_sizes(
+        num_train=num_train, num_validation=num_validation, num_test=num_test
+    )
+    check_memory(
+        "ListOps with "
+        + ", ".join(f"{k}={v}" for k, v in sizes.items())
+        + f", max_length={max_length}",
+        sum(sizes.values()) * (max_length + 1) * 4,
+        (*sizes, "max_length"),
+    )
+    sizes = tuple(sizes.values())
+    min_length = check_int("min_length", min_length, minimum=1)
+    max_depth = check_int("max_depth", max_depth, minimum=1)
+    max_args = check_int("max_args", max_args, minimum=2)
+    seed = check_int("seed", seed)
     params = {
         "min_length": min_length,
         "max_length": max_length,
@@ -349,6 +382,13 @@ def load_data(
         }
 
     splits = cached(
-        "listops", {**params, "sizes": list(sizes), "seed": seed}, make
+        "listops",
+        {**params, "sizes": list(sizes), "seed": seed},
+        make,
+        shapes={
+            split: ((n, max_length), (n,))
+            for split, n in zip(("train", "validation", "test"), sizes)
+        },
+        num_classes=NUM_CLASSES,
     )
     return as_tuples(splits)

@@ -2,12 +2,12 @@
 
 Data files are looked up in this order:
 
-1. `$KERAS_SSM_DATA/<subdir>/<filename>` (default `<repo>/../shared/data`):
+1. `$KERAS_SSM_DATA/<subdir>/<filename>`, when that variable is set:
    copies a user placed there by hand, e.g. on an offline machine;
 2. the cache, `$KERAS_SSM_CACHE/<subdir>/<filename>` (default
    `~/.keras/datasets/keras_ssm`);
-3. the canonical URL, downloaded into the cache and checked against the
-   checksum its publisher gives (MD5 or SHA-256).
+3. the canonical URL, fetched into the cache by `keras.utils.get_file` and
+   checked against the checksum its publisher gives (MD5 or SHA-256).
 
 Where a source publishes no checksum (the LRA release archive), the SHA-256
 of the first copy is recorded beside the file and later reads are checked
@@ -19,12 +19,12 @@ import shutil
 import tarfile
 import tempfile
 
-from keras_ssm.datasets.download import REPO_ROOT  # noqa: F401
 from keras_ssm.datasets.download import DataUnavailableError  # noqa: F401
 from keras_ssm.datasets.download import cache_dir
 from keras_ssm.datasets.download import cached_download
 from keras_ssm.datasets.download import data_dir
 from keras_ssm.datasets.download import file_digest  # noqa: F401
+from keras_ssm.datasets.download import local_copy
 from keras_ssm.datasets.download import verify_checksum
 
 
@@ -38,7 +38,7 @@ def fetch(url, filename, subdir, md5=None, sha256=None, progress=True):
         md5: the publisher's MD5, if it publishes one.
         sha256: the publisher's SHA-256, if it publishes one. With neither,
             the first copy's SHA-256 is recorded and checked later.
-        progress: show a tqdm bar while downloading.
+        progress: show Keras's progress bar while downloading.
 
     Returns:
         The path of the verified file.
@@ -58,15 +58,15 @@ def fetch(url, filename, subdir, md5=None, sha256=None, progress=True):
         md5="c58f30108f718f92721af3b95e74349a")
     ```
     """
-    local = os.path.join(data_dir(), subdir, filename)
-    if os.path.exists(local):
+    local = local_copy(subdir, filename)
+    if local is not None:
         verify_checksum(local, md5, sha256, trust_first_use=True)
         return local
     cached = os.path.join(cache_dir(), subdir, filename)
+    manual = os.path.join(data_dir() or "$KERAS_SSM_DATA", subdir, filename)
     hint = (
-        f"Download {filename} by hand and place it at {local} (the "
-        f"directory is $KERAS_SSM_DATA) or at {cached} (the cache, "
-        "$KERAS_SSM_CACHE)."
+        f"Download {filename} by hand and place it at {cached} (the cache, "
+        f"$KERAS_SSM_CACHE) or at {manual} (with $KERAS_SSM_DATA set)."
     )
     return cached_download(
         url,

@@ -4,18 +4,21 @@ Each 28x28 image becomes a sequence of 784 pixels in raster order (or in a
 fixed random permutation, the "permuted" variant), shape (n, 784, 1),
 standardised with the training set's mean and standard deviation.
 
-Files are read from `$KERAS_SSM_DATA/<name>/` (Fashion-MNIST's IDX files are
-in `../shared/data/fashion-mnist/` beside the repository) and otherwise
-downloaded from the canonical sources and checked against the MD5s their
-publishers list.
+Files are read from `$KERAS_SSM_DATA/<name>/` when that variable is set and
+holds them, otherwise fetched into the cache from the canonical sources
+(with `keras.utils.get_file`) and checked against the MD5s their publishers
+list. (`keras.datasets.fashion_mnist` reads the same files but checks no
+digest, so it is not used.)
 """
 
 import gzip
-import os
 
 import numpy as np
 
 from keras_ssm.datasets import lra_files as download
+from keras_ssm.utils.validation import check_class_labels
+from keras_ssm.utils.validation import check_float
+from keras_ssm.utils.validation import check_int
 
 SOURCES = {
     "fashion-mnist": {
@@ -39,6 +42,7 @@ SOURCES = {
     },
 }
 
+NUM_CLASSES = 10
 _IDX_DTYPES = {0x08: "uint8", 0x09: "int8", 0x0B: ">i2", 0x0C: ">i4"}
 
 
@@ -71,8 +75,8 @@ def read_idx(path):
 def _idx_path(name, filename):
     """Local copy if present (not checksummed: re-packed copies differ),
     otherwise the verified download."""
-    local = os.path.join(download.data_dir(), name, filename)
-    if os.path.exists(local):
+    local = download.local_copy(name, filename)
+    if local is not None:
         return local
     source = SOURCES[name]
     return download.fetch(
@@ -118,6 +122,16 @@ def load_sequential_mnist(
         raise ValueError(
             f"`name` must be one of {tuple(SOURCES)}; got {name!r}."
         )
+    validation_fraction = check_float(
+        "validation_fraction",
+        validation_fraction,
+        minimum=0.0,
+        maximum=1.0,
+        max_open=True,
+    )
+    max_train = check_int("max_train", max_train, minimum=1, allow_none=True)
+    max_test = check_int("max_test", max_test, minimum=1, allow_none=True)
+    seed = check_int("seed", seed, minimum=0)
     arrays = {}
     for split, prefix in (("train", "train"), ("test", "t10k")):
         images = read_idx(_idx_path(name, f"{prefix}-images-idx3-ubyte.gz"))
@@ -127,6 +141,7 @@ def load_sequential_mnist(
                 f"{name} {split}: {images.shape[0]} images but "
                 f"{labels.shape[0]} labels."
             )
+        check_class_labels(f"The {name} {split} labels", labels, NUM_CLASSES)
         arrays[split] = (images, labels.astype("int32"))
     rng = np.random.default_rng(seed)
     images, labels = arrays["train"]
@@ -138,6 +153,13 @@ def load_sequential_mnist(
         order[: len(order) - num_val],
         order[len(order) - num_val :],
     )
+    if len(train_idx) == 0:
+        raise ValueError(
+            f"No training images are left: {len(order)} images with "
+            f"validation_fraction={validation_fraction} all go to the "
+            "validation split; raise `max_train` or lower "
+            "`validation_fraction`."
+        )
     test_images, test_labels = arrays["test"]
     if max_test is not None:
         test_images, test_labels = (

@@ -36,6 +36,16 @@ import random
 import keras
 import numpy as np
 
+from keras_ssm.datasets.limits import check_memory
+from keras_ssm.datasets.limits import check_sizes
+from keras_ssm.utils.validation import check_class_labels
+from keras_ssm.utils.validation import check_int
+
+NUM_CLASSES = 2  # 1: the dots are connected
+# Bytes an example needs beside its pixels while generating: its label,
+# seed and dot coordinates.
+_EXAMPLE_OVERHEAD = 40
+
 
 def _scale(image_size):
     """Stroke geometry in output pixels for a given image size."""
@@ -231,12 +241,17 @@ def generate_pathfinder(
     >>> images.shape, float(labels.mean())
     ((8, 32, 32), 0.5)
     """
-    if image_size < 16:
-        raise ValueError(f"`image_size` must be >= 16; got {image_size}.")
-    if contour_length < 2:
-        raise ValueError(
-            f"`contour_length` must be >= 2; got {contour_length}."
-        )
+    num_examples = check_int("num_examples", num_examples, minimum=1)
+    image_size = check_int("image_size", image_size, minimum=16)
+    contour_length = check_int("contour_length", contour_length, minimum=2)
+    num_distractors = check_int(
+        "num_distractors", num_distractors, minimum=0, allow_none=True
+    )
+    check_memory(
+        f"Pathfinder with num_examples={num_examples}, image_size={image_size}",
+        num_examples * (image_size**2 + _EXAMPLE_OVERHEAD),
+        ("num_examples", "image_size"),
+    )
     if num_distractors is None:
         num_distractors = image_size // 16
     rng = np.random.default_rng(seed)
@@ -319,6 +334,9 @@ def load_release(directory, image_size=32, max_examples=None):
             )
         images[i] = pixels
         labels[i] = int(row[3])
+    if not rows:
+        raise ValueError(f"{metadata_dir} lists no images.")
+    check_class_labels(f"The labels of {metadata_dir}", labels, NUM_CLASSES)
     return images, labels
 
 
@@ -373,6 +391,8 @@ def load_data(
     """
     from keras_ssm.datasets.generated import cached
 
+    image_size = check_int("image_size", image_size, minimum=16)
+    seed = check_int("seed", seed, minimum=0)
     if directory:
         images, labels = load_release(directory, image_size)
         order = np.random.default_rng(seed).permutation(len(labels))
@@ -384,7 +404,23 @@ def load_data(
         }
         splits = {k: (images[v], labels[v]) for k, v in parts.items()}
     else:
-        sizes = (num_train, num_validation, num_test)
+        sizes = check_sizes(
+            num_train=num_train,
+            num_validation=num_validation,
+            num_test=num_test,
+        )
+        contour_length = check_int("contour_length", contour_length, minimum=2)
+        # uint8 images while generating; float32 sequences on top of them
+        # unless `as_dataset` keeps the images.
+        per_example = image_size**2 * (1 if as_dataset else 5)
+        check_memory(
+            "Pathfinder with "
+            + ", ".join(f"{k}={v}" for k, v in sizes.items())
+            + f", image_size={image_size}",
+            sum(sizes.values()) * (per_example + _EXAMPLE_OVERHEAD),
+            (*sizes, "image_size"),
+        )
+        sizes = tuple(sizes.values())
         params = {"image_size": image_size, "contour_length": contour_length}
 
         def make():
@@ -401,6 +437,11 @@ def load_data(
             "pathfinder",
             {**params, "sizes": list(sizes), "seed": seed},
             make,
+            shapes={
+                split: ((n, image_size, image_size), (n,))
+                for split, n in zip(("train", "validation", "test"), sizes)
+            },
+            num_classes=NUM_CLASSES,
         )
     train_images = splits["train"][0]
     if as_dataset:

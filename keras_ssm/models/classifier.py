@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_ssm.models.task import PresetModel
+from keras_ssm.utils.validation import check_classifier_data
 
 POOLINGS = ("mean", "max")
 
@@ -119,6 +120,19 @@ class SSMClassifier(PresetModel):
         self.pooling = pooling
         self.retrieval = bool(retrieval)
         self.hidden_dim = hidden_dim
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        # Checked here, on every backend: JAX gathers an out-of-range label
+        # without an error and trains on a finite, wrong loss.
+        validation_data = kwargs.get(
+            "validation_data", args[5] if len(args) > 5 else None
+        )
+        check_classifier_data(self.num_classes, x, y, validation_data)
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        check_classifier_data(self.num_classes, x, y)
+        return super().evaluate(x, y, *args, **kwargs)
 
     def _default_compile(self):
         return {

@@ -184,3 +184,114 @@ def check_regularizer(name, value):
 def check_activation(name, value):
     """A Keras activation (callable, name or None -> linear)."""
     return _check_keras_object(name, value, keras.activations, "activation")
+
+
+def check_class_labels(name, labels, num_classes):
+    """Class labels as a NumPy array, checked against `num_classes`.
+
+    Sparse labels (shape `(n,)` or `(n, 1)`) must be integers (or floats
+    holding integers) in `[0, num_classes)`; rows of one-hot or class
+    probabilities (shape `(n, num_classes)`) must have `num_classes`
+    columns of finite values in [0, 1]. JAX gathers out-of-range labels
+    without an error, so an unchecked label 15 with 10 classes trains on a
+    wrong but finite loss.
+
+    Args:
+        name: how the message names the labels, e.g. "`y`" or "the labels
+            of data.tsv".
+        labels: array-like labels (NumPy or a backend tensor).
+        num_classes: the number of classes (>= 1).
+
+    Returns:
+        The labels as a NumPy array.
+
+    Raises:
+        ValueError: empty, non-numeric, non-finite or out-of-range labels;
+            the message names them and the accepted range.
+
+    Example:
+
+    >>> check_class_labels("`y`", [0, 3, 9], num_classes=10).tolist()
+    [0, 3, 9]
+    """
+    y = np.asarray(
+        keras.ops.convert_to_numpy(labels)
+        if keras.ops.is_tensor(labels)
+        else labels
+    )
+    if y.size == 0:
+        raise ValueError(f"{name} is empty: there are no labels to train on.")
+    if y.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{name} must hold numeric class labels, got dtype {y.dtype}."
+        )
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError(f"{name} holds non-finite labels (NaN or inf).")
+    sparse = y.ndim <= 1 or (y.ndim == 2 and y.shape[-1] == 1)
+    last = num_classes - 1
+    if sparse:
+        if y.dtype.kind == "f" and np.any(y != np.round(y)):
+            raise ValueError(
+                f"{name} must hold integer class labels in [0, {last}]; "
+                "it holds fractional values."
+            )
+        low, high = y.min(), y.max()
+        if low < 0 or high > last:
+            raise ValueError(
+                f"{name} holds class labels in [{low:g}, {high:g}], but "
+                f"num_classes={num_classes} accepts only [0, {last}]."
+            )
+        return y
+    if y.shape[-1] != num_classes:
+        raise ValueError(
+            f"{name} has shape {y.shape}: one label a row (shape (n,)) or "
+            f"{num_classes} class probabilities a row (num_classes="
+            f"{num_classes}), not {y.shape[-1]}."
+        )
+    if y.min() < 0 or y.max() > 1:
+        raise ValueError(
+            f"{name} holds one-hot rows or class probabilities, which must "
+            f"lie in [0, 1]; got values in [{y.min():g}, {y.max():g}]."
+        )
+    return y
+
+
+def _has_data(value):
+    """Whether `value` is array-like data whose batch size can be read."""
+    return isinstance(value, (np.ndarray, list)) or keras.ops.is_tensor(value)
+
+
+def check_classifier_data(num_classes, x=None, y=None, validation_data=None):
+    """Checks in-memory classification data before `fit` or `evaluate`.
+
+    Inputs given as arrays or tensors must hold examples, and labels given
+    so must pass `check_class_labels`. Datasets, generators and
+    `PyDataset`s are left to their producers (the loaders of
+    `keras_ssm.datasets` check their labels).
+
+    Args:
+        num_classes: the classifier's number of classes.
+        x: the inputs (an array, a tensor, or a list or dict of them).
+        y: the labels, or None.
+        validation_data: `(x_val, y_val)` or `(x_val, y_val, weights)`, or
+            anything else `fit` accepts (not checked).
+
+    Raises:
+        ValueError: naming `x`, `y` or `validation_data`.
+    """
+    structured = isinstance(x, (tuple, list, dict)) or _has_data(x)
+    for leaf in keras.tree.flatten(x) if structured else ():
+        shape = getattr(leaf, "shape", None)
+        if shape is not None and len(shape) and shape[0] == 0:
+            raise ValueError(
+                f"`x` holds no examples (an input of shape {tuple(shape)})."
+            )
+    if y is not None and _has_data(y):
+        check_class_labels("`y`", y, num_classes)
+    if isinstance(validation_data, (tuple, list)) and len(validation_data) > 1:
+        if _has_data(validation_data[1]):
+            check_class_labels(
+                "The labels of `validation_data`",
+                validation_data[1],
+                num_classes,
+            )

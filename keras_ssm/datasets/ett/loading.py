@@ -10,6 +10,7 @@ from keras_ssm.datasets.ett.splits import SPLITS
 from keras_ssm.datasets.ett.splits import Standardizer
 from keras_ssm.datasets.ett.splits import split_borders
 from keras_ssm.datasets.ett.windows import ForecastWindows
+from keras_ssm.utils.validation import check_int
 
 FEATURE_MODES = ("S", "M", "MS")
 
@@ -21,7 +22,10 @@ def read_series_csv(path):
     """
     import pandas as pd
 
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty: no columns to read.") from None
     if frame.shape[1] < 2:
         raise ValueError(
             f"{path} must have a date column and at least one series; got "
@@ -133,12 +137,55 @@ def load_forecasting_data(
     model.fit(data.train, validation_data=data.val)
     ```
     """
+    return _load(
+        name,
+        features,
+        target,
+        input_size,
+        h,
+        batch_size,
+        data_dir,
+        cache_dir,
+        download,
+        path,
+        seed,
+        horizon_name="h",
+    )
+
+
+def _load(
+    name,
+    features,
+    target,
+    input_size,
+    h,
+    batch_size,
+    data_dir,
+    cache_dir,
+    download,
+    path,
+    seed,
+    horizon_name,
+):
+    """`load_forecasting_data`; errors call the horizon `horizon_name`."""
+    input_size = check_int("input_size", input_size, minimum=1)
+    h = check_int(horizon_name, h, minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
     path = path or resolve_csv(name, data_dir, cache_dir, download)
     columns, values = read_series_csv(path)
     values, target_columns = select_features(columns, values, features, target)
     if features == "S":
         columns = [target]
     borders = split_borders(dataset_kind(name), len(values), input_size)
+    for split, (start, end) in borders.items():
+        if end - start < input_size + h:
+            raise ValueError(
+                f"The {split} split of {path} has {end - start} rows, too "
+                f"few for one window of input_size={input_size} + "
+                f"{horizon_name}={h} rows; lower `{horizon_name}` or "
+                "`input_size`."
+            )
     train_start, train_end = borders["train"]
     scaler = Standardizer.fit(values[train_start:train_end])
     scaled = scaler.transform(values)
@@ -214,14 +261,19 @@ def load_data(
     )
     ```
     """
-    data = load_forecasting_data(
+    data = _load(
         name,
         features,
         target,
         input_size=input_size,
         h=horizon,
+        batch_size=32,
         data_dir=data_dir,
+        cache_dir=None,
         download=download,
+        path=None,
+        seed=0,
+        horizon_name="horizon",
     )
     return (
         data.train.arrays(),

@@ -9,8 +9,8 @@ Lookup order for a data set `name` (e.g. "ETTh1"):
 
 1. `data_dir` (the CLI's `--data-dir`): `<data_dir>/<name>.csv` or
    `<data_dir>/ETT-small/<name>.csv`;
-2. the environment variable `KERAS_SSM_DATA` (default `<repo>/../shared/data`),
-   with the same two layouts;
+2. the directory named by the environment variable `KERAS_SSM_DATA` (if
+   set), with the same two layouts;
 3. the download cache (`$KERAS_SSM_CACHE/forecasting`, by default
    `~/.keras/datasets/keras_ssm/forecasting`, or `cache_dir`), then the
    canonical
@@ -52,7 +52,7 @@ CACHE_SUBDIR = "forecasting"
 
 
 def default_data_root():
-    """`$KERAS_SSM_DATA`, or `<repo>/../shared/data` when it is unset."""
+    """`$KERAS_SSM_DATA`, or None when it is unset."""
     return common_download.data_dir()
 
 

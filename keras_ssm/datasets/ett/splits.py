@@ -10,6 +10,8 @@ Other CSVs (weather, electricity) use the 70/10/20 split of Autoformer.
 
 import numpy as np
 
+from keras_ssm.utils.validation import check_int
+
 HOURS_PER_MONTH = 30 * 24
 SPLITS = ("train", "val", "test")
 
@@ -32,8 +34,8 @@ def split_borders(kind, num_rows, input_size):
     >>> split_borders("ett_hour", 17420, 96)["val"]
     (8544, 11520)
     """
-    if input_size < 1:
-        raise ValueError(f"`input_size` must be >= 1, got {input_size}.")
+    input_size = check_int("input_size", input_size, minimum=1)
+    num_rows = check_int("num_rows", num_rows, minimum=0)
     if kind in ("ett_hour", "ett_minute"):
         rows_per_month = HOURS_PER_MONTH * (4 if kind == "ett_minute" else 1)
         train_end = 12 * rows_per_month
@@ -93,6 +95,11 @@ class Standardizer:
     def fit(cls, train_values):
         """Fits on (rows, columns) training values."""
         train_values = np.asarray(train_values, dtype=np.float64)
+        if train_values.ndim != 2 or train_values.shape[0] == 0:
+            raise ValueError(
+                "`train_values` must be a non-empty (rows, columns) array; "
+                f"got shape {train_values.shape}."
+            )
         std = train_values.std(axis=0)
         # A constant column would divide by zero; leave it unscaled.
         return cls(train_values.mean(axis=0), np.where(std > 0, std, 1.0))

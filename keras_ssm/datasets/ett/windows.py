@@ -3,6 +3,8 @@
 import keras
 import numpy as np
 
+from keras_ssm.utils.validation import check_int
+
 
 class ForecastWindows(keras.utils.PyDataset):
     """Batches of (past `input_size` rows, next `h` rows) from one split.
@@ -60,12 +62,9 @@ class ForecastWindows(keras.utils.PyDataset):
                 f"`values` ({len(values)} rows) and `targets` "
                 f"({len(targets)} rows) must have the same number of rows."
             )
-        if input_size < 1 or h < 1:
-            raise ValueError(
-                f"`input_size` and `h` must be >= 1; got {input_size}, {h}."
-            )
-        if batch_size < 1:
-            raise ValueError(f"`batch_size` must be >= 1, got {batch_size}.")
+        input_size = check_int("input_size", input_size, minimum=1)
+        h = check_int("h", h, minimum=1)
+        batch_size = check_int("batch_size", batch_size, minimum=1)
         self.num_windows = len(values) - input_size - h + 1
         if self.num_windows < 1:
             raise ValueError(

@@ -1,0 +1,54 @@
+"""Checks of data-set sizes before any memory is allocated.
+
+`np.zeros` reserves memory lazily, so an absurd size (a billion examples)
+would not fail at once: it would run the generator for hours and then be
+killed. Sizes are therefore checked against the machine's memory first.
+"""
+
+import os
+
+from keras_ssm.utils.validation import check_int
+
+GIB = 1024**3
+
+
+def physical_memory():
+    """Bytes of physical memory, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_sizes(**sizes):
+    """Each size as a Python int >= 1, named in the error when it is not.
+
+    Example:
+
+    >>> check_sizes(num_train=8, num_test=2)
+    {'num_train': 8, 'num_test': 2}
+    """
+    return {
+        name: check_int(name, value, minimum=1) for name, value in sizes.items()
+    }
+
+
+def check_memory(what, num_bytes, arguments):
+    """Refuses data that would not fit in this machine's memory.
+
+    Args:
+        what: the data, e.g. "ListOps with num_train=10**9".
+        num_bytes: the estimated size of the arrays to be made.
+        arguments: the names of the arguments that set the size (for the
+            message).
+
+    Raises:
+        ValueError: when `num_bytes` exceeds the physical memory.
+    """
+    total = physical_memory()
+    if total is not None and num_bytes > total:
+        raise ValueError(
+            f"{what} needs about {num_bytes / GIB:.1f} GiB of memory, more "
+            f"than this machine's {total / GIB:.1f} GiB; lower "
+            f"{', '.join(f'`{a}`' for a in arguments)}."
+        )
