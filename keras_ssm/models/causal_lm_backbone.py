@@ -69,7 +69,7 @@ class SSMCausalLMBackbone(keras.Model):
 
     Example:
 
-    >>> backbone = SSMCausalLMBackbone(
+    >>> backbone = keras_ssm.models.SSMCausalLMBackbone(
     ...     vocabulary_size=64, hidden_dim=16, num_layers=2,
     ...     block_type="mamba", block_config={"d_state": 4})
     >>> ids = keras.ops.ones((1, 5), "int32")
