@@ -129,21 +129,28 @@ lm = SSMCausalLM(backbone, preprocessor=preprocessor)
 ## Training
 
 The preprocessor shifts the tokens by one: `x` holds the inputs, `y` the
-next tokens and `sample_weight` masks the padding.
+next tokens and `sample_weight` masks the padding. Two sentences the model
+never sees in training measure how well it generalises.
 """
 
 x, y, sample_weight = preprocessor(corpus)
+validation = preprocessor(
+    ["the dog saw the cat on the mat.", "a dog keeps a small state."]
+)
 lm.compile(optimizer=keras.optimizers.Adam(1e-2))
 history = lm.fit(
     x,
     y,
     sample_weight=sample_weight,
+    validation_data=validation,
     batch_size=8,
     epochs=5 if QUICK else 40,
     verbose=0,
 )
 fig, ax = plt.subplots(figsize=(5, 3))
-ax.plot(history.history["loss"])
+ax.plot(history.history["loss"], label="training")
+ax.plot(history.history["val_loss"], label="held-out sentences")
+ax.legend()
 ax.set_xlabel("epoch")
 ax.set_ylabel("next-token cross-entropy")
 fig.tight_layout()

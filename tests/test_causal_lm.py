@@ -400,3 +400,16 @@ def test_backbone_config_round_trip():
         SSMCausalLMBackbone(
             vocabulary_size=8, hidden_dim=8, num_layers=1, block_type="s4d"
         )
+
+
+def test_keras_file_round_trip(loaded, tmp_path):
+    lm = loaded["mamba2_g2_untied"]
+    path = str(tmp_path / "lm.keras")
+    lm.save(path)
+    restored = keras.saving.load_model(path)
+    assert isinstance(restored, SSMCausalLM)
+    inputs = _padded(PROMPTS)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(lm(inputs)),
+        keras.ops.convert_to_numpy(restored(inputs)),
+    )
