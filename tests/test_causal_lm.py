@@ -223,6 +223,8 @@ def test_text_generation(text_checkpoint):
     for prompt, text in zip(prompts, texts):
         expected = _hf_greedy(model, bpe.encode(prompt).ids, 16)
         assert text == bpe.decode(expected.tolist(), skip_special_tokens=True)
+    with pytest.raises(ValueError, match="longer than `max_length=16`"):
+        lm.generate("the cat sat on the mat " * 4)
 
 
 def test_stop_token_ends_rows(checkpoints, loaded):

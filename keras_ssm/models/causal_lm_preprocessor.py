@@ -196,10 +196,13 @@ class SSMCausalLMPreprocessor:
         inputs = {"token_ids": ids[:, :-1], "padding_mask": mask[:, :-1]}
         return inputs, ids[:, 1:], mask[:, 1:].astype("float32")
 
-    def generate_preprocess(self, texts, sequence_length=None):
-        """Prompts -> right-padded ids and mask, as long as the longest."""
-        length = sequence_length or self.sequence_length
-        rows = [r[:length] for r in self._ids(texts, end=False)]
+    def generate_preprocess(self, texts):
+        """Prompts -> right-padded ids and mask, as long as the longest.
+
+        Prompts are not truncated: `generate` rejects one longer than its
+        `max_length`.
+        """
+        rows = self._ids(texts, end=False)
         if not all(rows):
             raise ValueError("A prompt tokenized to no tokens.")
         return dict(
