@@ -415,3 +415,28 @@ def test_keras_file_round_trip(loaded, tmp_path):
         keras.ops.convert_to_numpy(lm(inputs)),
         keras.ops.convert_to_numpy(restored(inputs)),
     )
+
+
+def test_mixed_precision_fit_and_generate():
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        backbone = SSMCausalLMBackbone(
+            vocabulary_size=VOCAB,
+            hidden_dim=16,
+            num_layers=1,
+            block_type="mamba2",
+            block_config={"d_state": 8, "headdim": 8},
+        )
+        lm = SSMCausalLM(backbone)
+        ids = np.random.default_rng(0).integers(1, VOCAB, (4, 9))
+        x = {"token_ids": ids[:, :-1], "padding_mask": np.ones((4, 8), bool)}
+        lm.compile(optimizer=keras.optimizers.Adam(1e-2))
+        history = lm.fit(x, ids[:, 1:], epochs=2, verbose=0)
+        assert np.all(np.isfinite(history.history["loss"]))
+        prompts = _padded(PROMPTS)
+        out = lm.generate(prompts, max_length=MAX_LENGTH)
+        assert out["token_ids"].shape == (3, MAX_LENGTH)
+        assert ((out["token_ids"] >= 0) & (out["token_ids"] < VOCAB)).all()
+    finally:
+        keras.config.set_dtype_policy(policy)
