@@ -319,6 +319,11 @@ def test_fit_next_token_prediction(text_checkpoint):
     )
     losses = history.history["loss"]
     assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
+    # Texts go through the preprocessor.
+    text_history = lm.fit(CORPUS[:4], epochs=1, batch_size=4, verbose=0)
+    assert text_history.history["loss"][0] < losses[0]
+    with pytest.raises(ValueError, match="preprocessor makes the labels"):
+        lm.fit(CORPUS[:4], y, verbose=0)
 
 
 # -- errors -------------------------------------------------------------------

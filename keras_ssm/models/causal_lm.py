@@ -20,6 +20,15 @@ def _keras_hub_samplers():
     return samplers
 
 
+def _is_strings(inputs):
+    """A string, or a non-empty list or tuple of strings."""
+    return isinstance(inputs, str) or (
+        isinstance(inputs, (list, tuple))
+        and len(inputs) > 0
+        and all(isinstance(s, str) for s in inputs)
+    )
+
+
 def _as_numpy_inputs(inputs):
     """`{"token_ids", "padding_mask"}` as NumPy (int32, bool) arrays."""
     if not isinstance(inputs, dict) or "token_ids" not in inputs:
@@ -65,9 +74,9 @@ class SSMCausalLM(keras.Model):
 
     Called on `{"token_ids": (batch, length) ints, "padding_mask": (batch,
     length) bools}` it returns the logits `(batch, length,
-    vocabulary_size)`. `fit` trains next-token prediction on inputs
-    shifted by the preprocessor (`SSMCausalLMPreprocessor`, whose
-    `(x, y, sample_weight)` feed `fit` directly).
+    vocabulary_size)`. `fit` trains next-token prediction: on texts, which
+    the preprocessor (`SSMCausalLMPreprocessor`) tokenizes and shifts, or
+    on the `(x, y, sample_weight)` it returns.
 
     `generate` decodes with a keras-hub sampler (`compile(sampler=...)`:
     `"greedy"` by default, `"top_k"`, `"top_p"`, ... or a
@@ -150,6 +159,31 @@ class SSMCausalLM(keras.Model):
         )
         self.sampler = _keras_hub_samplers().get(sampler)
         self.generate_function = None
+
+    def _texts_to_batches(self, x, y, sample_weight):
+        """Strings through the preprocessor; anything else unchanged."""
+        if self.preprocessor is None or not _is_strings(x):
+            return x, y, sample_weight
+        if y is not None or sample_weight is not None:
+            raise ValueError(
+                "With texts as `x`, the preprocessor makes the labels and "
+                "weights: pass no `y` or `sample_weight`."
+            )
+        return self.preprocessor(list(x) if not isinstance(x, str) else x)
+
+    def fit(self, x=None, y=None, **kwargs):
+        """`keras.Model.fit`; texts as `x` go through the preprocessor."""
+        x, y, weight = self._texts_to_batches(
+            x, y, kwargs.pop("sample_weight", None)
+        )
+        return super().fit(x, y, sample_weight=weight, **kwargs)
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        """`keras.Model.evaluate`; texts go through the preprocessor."""
+        x, y, weight = self._texts_to_batches(
+            x, y, kwargs.pop("sample_weight", None)
+        )
+        return super().evaluate(x, y, sample_weight=weight, **kwargs)
 
     # -- generation -----------------------------------------------------------
 
@@ -312,11 +346,7 @@ class SSMCausalLM(keras.Model):
         """
         if self.sampler is None:
             self.compile()
-        strings = isinstance(inputs, str) or (
-            isinstance(inputs, (list, tuple))
-            and inputs
-            and all(isinstance(s, str) for s in inputs)
-        )
+        strings = _is_strings(inputs)
         if strings:
             if self.preprocessor is None:
                 raise ValueError(
