@@ -24,6 +24,7 @@ GUIDES = {
         "frequency_bias_continuity.png",
     ],
     "recurrent_inference": ["recurrent_generation.png"],
+    "text_generation_mamba": ["text_generation_loss.png"],
 }
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Each guide runs in quick mode under one backend per CI run (the layers it
@@ -35,6 +36,7 @@ GUIDE_BACKEND = {
     "forecasting_etth1": "tensorflow",
     "frequency_bias": "torch",
     "recurrent_inference": "tensorflow",
+    "text_generation_mamba": "torch",
 }
 
 

@@ -5,6 +5,8 @@
   "transformer").
 - `SSMClassifier`: sequence classification (the Long Range Arena tasks,
   the two-document retrieval head included).
+- `SSMCausalLM`: Mamba / Mamba-2 language models (`generate`, Hugging
+  Face checkpoints via `from_preset`) on an `SSMCausalLMBackbone`.
 - `SSMForecaster`, `TransformerForecaster`, `InformerForecaster`:
   long-horizon forecasting.
 - `list_presets()`, `get_preset(name)`, `training_recipe(name)`: the preset
@@ -19,6 +21,10 @@
 
 from keras_ssm.models.backbone import SSMBackbone
 from keras_ssm.models.blocks import BLOCK_TYPES
+from keras_ssm.models.causal_lm import SSMCausalLM
+from keras_ssm.models.causal_lm_backbone import SSMCausalLMBackbone
+from keras_ssm.models.causal_lm_preprocessor import SSMCausalLMPreprocessor
+from keras_ssm.models.causal_lm_preprocessor import SSMTokenizer
 from keras_ssm.models.classifier import SSMClassifier
 from keras_ssm.models.forecaster import SSMForecaster
 from keras_ssm.models.forecasting_baselines import InformerForecaster
