@@ -342,6 +342,21 @@ def test_output_penalty_keeps_outputs_and_weights():
     )
 
 
+def test_output_penalty_model_keras_roundtrip(tmp_path):
+    model = penalize_outputs(output_model(), weight=-0.1)
+    model.get_layer("output_lipschitz").assign_weight(-0.03)
+    path = str(tmp_path / "output_penalty.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    x = np.random.normal(size=(2, 10, 3)).astype("float32")
+    np.testing.assert_array_equal(to_numpy(restored(x)), to_numpy(model(x)))
+    layer = restored.get_layer("output_lipschitz")
+    np.testing.assert_allclose(layer.weight, -0.03, rtol=1e-6)
+    np.testing.assert_allclose(
+        to_numpy(restored.losses[0]), to_numpy(model.losses[0]), rtol=1e-6
+    )
+
+
 def test_output_penalty_bad_models_raise():
     with pytest.raises(ValueError, match="keras.Model"):
         penalize_outputs("not a model")
