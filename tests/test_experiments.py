@@ -518,3 +518,51 @@ def test_etsmlp_speed_memory_records_failures():
         "etsmlp", "transformer", 8, "peak_growth_mb", cells, False
     )
     assert verdict["verdict"].startswith("holds: Transformer out of memory")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_ETT, reason=f"no ETTh1 under KERAS_SSM_DATA={DATA}")
+def test_lipschitz_poster_quick(data_env):
+    result = run_quick(
+        data_env,
+        "lipschitz_poster",
+        "--models",
+        "transformer",
+        "--window-norm-check",
+    )
+    cells = result["etth1"]["h8"]
+    assert set(cells) == {"transformer", "transformer (last)"}
+    lip = cells["transformer"]
+    assert (lip["lambda"], lip["eps"]) == (0.2, 1.0)
+    for kind in ("baseline", "lip"):
+        assert lip[kind]["test_mse"]["n"] == 1
+        assert lip[kind]["test_mse"]["mean"] > 0
+    # One selection run (reused as seed 0), the baseline, the 'last' check,
+    # then the two ListOps variants without penalty.
+    assert len(result["selection"]) == 2
+    assert len(result["runs"]) == 4
+    assert {r["normalization"] for r in result["runs"] if "model" in r} == {
+        "none",
+        "last",
+    }
+    assert set(result["listops"]) == {"S4", "S4 + Emb", "S4 + Emb + Lip"}
+    assert result["listops"]["S4 + Emb + Lip"]["lambda"] == 1.0
+    claims = [v["claim"] for v in result["verdicts"]]
+    assert any("Informer column" in c for c in claims)
+    assert sum("L_Lip(y_hat)" in c for c in claims) == 2
+    assert sum(c.startswith("ListOps") for c in claims) == 2
+
+
+def test_lipschitz_poster_tables_and_grid_parsing():
+    import argparse
+
+    from applications.experiments import lipschitz_poster as poster
+
+    # The poster's Informer column is the Informer paper's, rounded.
+    assert poster.informer_column_matches()
+    assert poster.lambda_eps("0.2:1") == (0.2, 1.0)
+    for bad in ("0.2", "a:1", "-0.1:1", "0.1:-1"):
+        with pytest.raises(argparse.ArgumentTypeError, match="LAMBDA:EPS|>"):
+            poster.lambda_eps(bad)
+    values = poster.token_values(np.array([[0, 16, 8]]), 17)
+    np.testing.assert_allclose(values[..., 0], [[0.0, 1.0, 0.5]])

@@ -11,6 +11,7 @@ import pytest
 
 from keras_ssm.callbacks import LipschitzSchedule
 from keras_ssm.layers import LipschitzRegularization
+from keras_ssm.layers.lipschitz import penalize_outputs
 from keras_ssm.regularizers import LipschitzRegularizer
 from keras_ssm.regularizers import lipschitz_penalty
 from tests.helpers import other_backend
@@ -284,6 +285,88 @@ def test_schedule_without_layer_raises():
     x = np.zeros((4, 10, 3), "float32")
     with pytest.raises(ValueError, match="LipschitzRegularization"):
         model.fit(x, x[..., :1], verbose=0, callbacks=[LipschitzSchedule(1.0)])
+
+
+# -- the output penalty with a decaying weight ------------------------
+
+
+def output_model(seed=0):
+    """A fixed random Dense map (10, 3) -> (10, 2): non-trivial y_hat."""
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((10, 3)), keras.layers.Dense(2)])
+
+
+@pytest.mark.parametrize("unit", ["epoch", "batch"])
+def test_output_penalty_with_decay_matches_numpy(unit):
+    # L = MSE(y, y_hat) - lambda exp(-eps t) L_Lip(y_hat), t per `unit`.
+    lam, eps = 0.7, 0.4
+    batch = np.random.normal(size=(4, 10, 3)).astype("float32")
+    target = np.random.normal(size=(4, 10, 2)).astype("float32")
+    x, y = np.concatenate([batch] * 2), np.concatenate([target] * 2)
+    base = output_model()
+    model = penalize_outputs(base, weight=123.0)  # the schedule overrides it
+    compile_frozen(model)
+    schedule = LipschitzSchedule(-lam, decay=eps, unit=unit)
+    recorder = BatchLosses()
+    model.fit(
+        x,
+        y,
+        batch_size=4,
+        epochs=3,
+        shuffle=False,
+        verbose=0,
+        callbacks=[schedule, recorder],
+    )
+    kernel, bias = (np.asarray(to_numpy(w), np.float64) for w in base.weights)
+    y_hat = batch.astype(np.float64) @ kernel + bias
+    mse = np.mean((target - y_hat) ** 2)
+    # Two steps per epoch: t is the epoch index or the step count.
+    t = np.repeat(np.arange(3), 2) if unit == "epoch" else np.arange(6)
+    expected = mse - lam * np.exp(-eps * t) * numpy_penalty(y_hat)
+    np.testing.assert_allclose(recorder.losses(), expected, rtol=2e-5)
+    layer = model.get_layer("output_lipschitz")
+    np.testing.assert_allclose(layer.weight, -lam * np.exp(-eps * t[-1]))
+
+
+def test_output_penalty_keeps_outputs_and_weights():
+    base = output_model()
+    model = penalize_outputs(base, weight=-0.1, name="wrapped")
+    x = np.random.normal(size=(2, 10, 3)).astype("float32")
+    np.testing.assert_array_equal(to_numpy(model(x)), to_numpy(base(x)))
+    assert model.name == "wrapped"
+    assert len(model.trainable_weights) == len(base.trainable_weights)
+    np.testing.assert_allclose(
+        to_numpy(model.losses[0]),
+        -0.1 * numpy_penalty(to_numpy(base(x))),
+        rtol=1e-5,
+    )
+
+
+def test_output_penalty_model_keras_roundtrip(tmp_path):
+    model = penalize_outputs(output_model(), weight=-0.1)
+    model.get_layer("output_lipschitz").assign_weight(-0.03)
+    path = str(tmp_path / "output_penalty.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    x = np.random.normal(size=(2, 10, 3)).astype("float32")
+    np.testing.assert_array_equal(to_numpy(restored(x)), to_numpy(model(x)))
+    layer = restored.get_layer("output_lipschitz")
+    np.testing.assert_allclose(layer.weight, -0.03, rtol=1e-6)
+    np.testing.assert_allclose(
+        to_numpy(restored.losses[0]), to_numpy(model.losses[0]), rtol=1e-6
+    )
+
+
+def test_output_penalty_bad_models_raise():
+    with pytest.raises(ValueError, match="keras.Model"):
+        penalize_outputs("not a model")
+    flat = keras.Sequential([keras.Input((10,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="batch, length, channels"):
+        penalize_outputs(flat)
+    a, b = keras.Input((4, 1)), keras.Input((4, 1))
+    two = keras.Model([a, b], keras.layers.Add()([a, b]))
+    with pytest.raises(ValueError, match="one input"):
+        penalize_outputs(two)
 
 
 # -- saving ---------------------------------------------------------

@@ -92,3 +92,72 @@ class LipschitzRegularization(keras.layers.Layer):
         weight = self.weight if self.built else self.initial_weight
         config.update({"weight": weight, "normalize": self.normalize})
         return config
+
+
+def penalize_outputs(model, weight=0.0, normalize=False, name=None):
+    """Wraps `model` so that `weight * L_Lip(outputs)` joins its loss.
+
+    The output penalty of *Data Continuity Matters* (Qu et al., ICLR 2023,
+    frequency-domain section): for a forecaster with predictions y_hat,
+
+        loss = MSE(y, y_hat) - lambda * exp(-eps * t) * L_Lip(y_hat).
+
+    The returned model computes the same outputs as `model`, passed through
+    a `LipschitzRegularization` layer named "output_lipschitz". Give the
+    sign with `weight` (negative for the formula above) and drive the decay
+    with `keras_ssm.callbacks.LipschitzSchedule(weight, decay=eps,
+    unit=...)`, where t is the epoch index (`unit="epoch"`, 0 during the
+    first epoch) or the number of optimizer steps already taken
+    (`unit="batch"`). The penalty is the mean over batch, steps and
+    channels of the squared first differences along the time axis of the
+    outputs, so the outputs must have shape (batch, length, channels).
+
+    A penalty with a negative weight is unbounded below: adding an
+    alternating perturbation of amplitude a to the predictions raises the
+    MSE by about a^2 and L_Lip by about 4 a^2, so with |weight| > 1/4 the
+    loss has no minimum until the decay has brought the factor below 1/4.
+
+    Args:
+        model: a single-input Keras model whose output has shape (batch,
+            length, channels).
+        weight: the initial factor (float, any sign).
+        normalize: rescale the outputs to [0, 1] before the penalty.
+        name: name of the returned model (default `model.name` +
+            "_output_lipschitz").
+
+    Returns:
+        A functional `keras.Model`, uncompiled, sharing `model`'s weights.
+
+    Example:
+
+    >>> base = keras.Sequential([keras.Input((8, 1)), keras.layers.Dense(1)])
+    >>> model = penalize_outputs(base, weight=-0.1)
+    >>> model.compile(optimizer="adam", loss="mse")
+    >>> schedule = keras_ssm.callbacks.LipschitzSchedule(
+    ...     -0.1, decay=0.5, unit="epoch"
+    ... )
+    """
+    if not isinstance(model, keras.Model):
+        raise ValueError(
+            f"`model` must be a keras.Model, got {type(model).__name__}."
+        )
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ValueError(
+            "`model` must have one input and one output; got "
+            f"{len(model.inputs)} inputs and {len(model.outputs)} outputs."
+        )
+    if len(model.outputs[0].shape) != 3:
+        raise ValueError(
+            "`model`'s output must have shape (batch, length, channels); got "
+            f"shape {tuple(model.outputs[0].shape)}."
+        )
+    source = model.inputs[0]
+    inputs = keras.Input(
+        batch_shape=source.shape, dtype=source.dtype, name="inputs"
+    )
+    outputs = LipschitzRegularization(
+        weight=weight, normalize=normalize, name="output_lipschitz"
+    )(model(inputs))
+    return keras.Model(
+        inputs, outputs, name=name or f"{model.name}_output_lipschitz"
+    )
