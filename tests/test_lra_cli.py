@@ -44,7 +44,19 @@ def test_cli_trains_writes_results_and_resumes(tmp_path, capsys):
         epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
     assert epochs == [0, 1]  # epoch 0 was not trained again
     with open(run / "result.json") as f:
-        assert len(json.load(f)["history"]["loss"]) == 1
+        resumed = json.load(f)
+    # The whole run: both epochs and the time of both invocations.
+    assert len(resumed["history"]["loss"]) == 2
+    assert resumed["history"]["loss"][0] == result["history"]["loss"][0]
+    assert resumed["train_seconds"] > result["train_seconds"]
+    capsys.readouterr()
+
+    # The same command again finds the run finished and leaves it alone.
+    before = {n: (run / n).read_bytes() for n in ("result.json", "best.keras")}
+    cli.main(_args(run, "--epochs", "2", "--lipschitz", "0.1", "--resume"))
+    assert "left untouched" in capsys.readouterr().out
+    for name, content in before.items():
+        assert (run / name).read_bytes() == content
 
 
 def test_cli_rejects_unknown_choices(tmp_path):
