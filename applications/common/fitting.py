@@ -66,13 +66,18 @@ def fit(
     distribute.prepare_model(model)
     if not distribute.is_chief():
         verbose = 0
-    all_callbacks = []
+    shared = []
     if paths is not None:
-        all_callbacks += training_callbacks(
+        shared = training_callbacks(
             paths, resume=resume, monitor=monitor, mode=mode
         )
+    # The progress record comes last, after the logs of every other
+    # callback (the Lipschitz weight, the epoch time) are in.
+    progress = [c for c in shared if isinstance(c, RunProgress)]
+    all_callbacks = [c for c in shared if not isinstance(c, RunProgress)]
     all_callbacks += list(callbacks)
     all_callbacks.append(keras.callbacks.TerminateOnNaN())
+    all_callbacks += progress
     x, y = train_data, None
     if isinstance(train_data, tuple) and len(train_data) == 2:
         x, y = train_data
@@ -95,7 +100,6 @@ def fit(
             f"{len(losses)}); training stopped. Try a smaller "
             "--learning-rate."
         )
-    progress = [c for c in all_callbacks if isinstance(c, RunProgress)]
     if progress:  # the whole run, earlier (resumed) epochs included
         return dict(progress[0].history), progress[0].seconds
     return dict(history.history), seconds

@@ -54,6 +54,7 @@ from applications.common.errors import CorruptedFileError
 from applications.common.errors import TrainingDivergedError
 from applications.common.errors import UsageError
 from applications.common.errors import exit_on_divergence
+from applications.common.errors import one_line
 from applications.common.errors import run_cli
 from applications.common.fitting import fit
 from applications.common.parallel import data_parallel_scope
@@ -84,6 +85,7 @@ __all__ = [
     "json_safe",
     "nonnegative_float",
     "nonnegative_int",
+    "one_line",
     "positive_float",
     "positive_int",
     "quiet_tensorflow",
