@@ -134,3 +134,31 @@ def test_tensorflow_start_up_notices_are_hidden_from_cli_users():
     assert result.returncode == 0, result.stderr[-2000:]
     for notice in ("oneDNN", "cuInit", "cuda drivers", "absl::InitializeLog"):
         assert notice not in result.stderr, result.stderr[-2000:]
+
+
+def test_only_the_chosen_backend_framework_is_imported(tmp_path):
+    """Under JAX or PyTorch a CLI run leaves TensorFlow unimported."""
+    import subprocess
+    import sys
+
+    backend = keras.backend.backend()
+    backend = "jax" if backend == "tensorflow" else backend
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["KERAS_SSM_CACHE"] = str(tmp_path / "cache")
+    argv = _args(tmp_path / "run", "--epochs", "1")
+    argv[1] = backend
+    code = (
+        "import sys; from applications.lra.__main__ import main; "
+        f"main({argv!r}); "
+        "print('tensorflow imported:', 'tensorflow' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "tensorflow imported: False" in result.stdout, result.stdout

@@ -72,4 +72,29 @@ def select_backend(argv=None, default=None):
         # block): the other order crashes some builds.
         import torch  # noqa: F401
     import_keras_quietly()
+    if name != "tensorflow":
+        keep_tensorflow_out()
     return name
+
+
+def keep_tensorflow_out():
+    """Stops Keras from importing an installed TensorFlow it does not use.
+
+    Keras (3.x) imports TensorFlow, when installed, the first time it
+    checks for `tf.data` objects or TensorShapes: on `set_random_seed`, on
+    every `get_config` and in its data adapters, under every backend. That
+    costs seconds and hundreds of MB per process, and its start-up notices
+    on every rank. The command lines feed NumPy arrays and `PyDataset`s, so
+    under JAX and PyTorch they tell Keras that TensorFlow is absent. A
+    no-op when TensorFlow is already imported or Keras has no such switch.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    try:
+        from keras.src.utils import module_utils
+    except ImportError:
+        return
+    lazy = getattr(module_utils, "tensorflow", None)
+    if lazy is not None and getattr(lazy, "_available", False) is None:
+        lazy._available = False
+
