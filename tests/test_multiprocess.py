@@ -151,7 +151,10 @@ def test_the_cli_console_shows_one_header_and_one_result(tmp_path):
     assert output.count("Task listops") == 1, output[-4000:]
     assert output.count("Test accuracy:") == 1, output[-4000:]
     assert output.count("Result written") == 1, output[-4000:]
-    assert output.count("Epoch 1/1") == 1, output[-4000:]  # one progress
+    # At most one progress line (`--verbose 2`: "2/2 - 1s - ..."): process
+    # 0's; the other ranks train silently.
+    progress = re.findall(r"^\d+/\d+ - ", output, flags=re.MULTILINE)
+    assert len(progress) <= 1, output[-4000:]
     assert (tmp_path / "run" / "result.json").exists()
 
 

@@ -97,4 +97,3 @@ def keep_tensorflow_out():
     lazy = getattr(module_utils, "tensorflow", None)
     if lazy is not None and getattr(lazy, "_available", False) is None:
         lazy._available = False
-

@@ -18,6 +18,7 @@ def fit(
     monitor=None,
     mode="auto",
     callbacks=(),
+    stop_on_nan=True,
     **fit_kwargs,
 ):
     """`model.fit` with the shared callbacks; returns (history, seconds).
@@ -38,6 +39,9 @@ def fit(
             validation data and `"loss"` without.
         mode: `"min"`, `"max"` or `"auto"` for `monitor`.
         callbacks: extra callbacks, run after the shared ones.
+        stop_on_nan: stop at a NaN or infinite loss and raise
+            `TrainingDivergedError` (the experiments, which record a
+            diverged run as such, turn it off).
         **fit_kwargs: other `model.fit` arguments (`class_weight`, ...).
 
     Returns:
@@ -76,7 +80,8 @@ def fit(
     progress = [c for c in shared if isinstance(c, RunProgress)]
     all_callbacks = [c for c in shared if not isinstance(c, RunProgress)]
     all_callbacks += list(callbacks)
-    all_callbacks.append(keras.callbacks.TerminateOnNaN())
+    if stop_on_nan:
+        all_callbacks.append(keras.callbacks.TerminateOnNaN())
     all_callbacks += progress
     x, y = train_data, None
     if isinstance(train_data, tuple) and len(train_data) == 2:
@@ -94,7 +99,7 @@ def fit(
     )
     seconds = time.perf_counter() - start
     losses = history.history.get("loss", [])
-    if not all(math.isfinite(float(v)) for v in losses):
+    if stop_on_nan and not all(math.isfinite(float(v)) for v in losses):
         raise TrainingDivergedError(
             "the training loss became NaN or infinite (epoch "
             f"{len(losses)}); training stopped. Try a smaller "
