@@ -76,36 +76,29 @@ def test_checkpoints_interrupted_mid_save_keep_the_previous_model(
         p: open(p, "rb").read() for p in (paths.last_model, paths.best_model)
     }
     weights = os.path.join(paths.backup_dir, "latest.weights.h5")
-    save, save_weights = keras.Model.save, keras.Model.save_weights
 
-    def half_save(self, filepath, *args, **kwargs):
-        save(self, filepath, *args, **kwargs)
-        with open(filepath, "r+b") as f:
-            f.truncate(100)  # killed half way through the write
-        raise OSError("killed")
+    def interrupted(write):
+        def half_write(self, filepath, *args, **kwargs):
+            write(self, filepath, *args, **kwargs)
+            with open(filepath, "r+b") as f:
+                f.truncate(100)  # killed half way through the write
+            raise OSError("killed")
 
-    def half_save_weights(self, filepath, *args, **kwargs):
-        save_weights(self, filepath, *args, **kwargs)
-        with open(filepath, "r+b") as f:
-            f.truncate(100)
-        raise OSError("killed")
+        return half_write
 
-    monkeypatch.setattr(keras.Model, "save", half_save)
-    with pytest.raises(OSError, match="killed"):
-        training.fit(
-            _tiny_model(), (x, y), epochs=2, paths=paths, resume=True,
-            verbose=0,
-        )  # fmt: skip
-    monkeypatch.setattr(keras.Model, "save", save)
-    # (The backup, saved before the checkpoints, now holds epoch 2.)
-    backup_before = open(weights, "rb").read()
-    monkeypatch.setattr(keras.Model, "save_weights", half_save_weights)
-    with pytest.raises(OSError, match="killed"):
-        training.fit(
-            _tiny_model(), (x, y), epochs=3, paths=paths, resume=True,
-            verbose=0,
-        )  # fmt: skip
-    monkeypatch.setattr(keras.Model, "save_weights", save_weights)
+    # First the checkpoints' save fails, then the backup's.
+    for method, epochs in (("save", 2), ("save_weights", 3)):
+        # (The backup, saved before the checkpoints, holds epoch 2 after
+        # the first round.)
+        backup_before = open(weights, "rb").read()
+        with monkeypatch.context() as patch:
+            write = getattr(keras.Model, method)
+            patch.setattr(keras.Model, method, interrupted(write))
+            with pytest.raises(OSError, match="killed"):
+                training.fit(
+                    _tiny_model(), (x, y), epochs=epochs, paths=paths,
+                    resume=True, verbose=0,
+                )  # fmt: skip
     for path, content in before.items():
         assert open(path, "rb").read() == content
         keras.saving.load_model(path)  # still a whole model
