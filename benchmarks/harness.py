@@ -132,6 +132,15 @@ def _fmt(value):
     return str(value)
 
 
+def output_path(path, stem):
+    """`path`, or `benchmarks/results/<stem>_<backend>.json` when None."""
+    return path or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)),
+        "results",
+        f"{stem}_{keras.backend.backend()}.json",
+    )
+
+
 def write_json(path, payload):
     """Writes `payload` plus backend, device and date to `path`, atomically.
 
