@@ -171,9 +171,13 @@ class TerminateOnNonFiniteLoss(keras.callbacks.Callback):
 
     Example:
 
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> x, y = np.ones((4, 2)), np.zeros((4, 1))
     >>> callback = TerminateOnNonFiniteLoss()
     >>> _ = model.fit(x, y, callbacks=[callback], verbose=0)
-    >>> callback.stopped_at  # None: the loss stayed finite
+    >>> callback.stopped_at is None  # the loss stayed finite
+    True
     """
 
     def __init__(self, restore=True):
