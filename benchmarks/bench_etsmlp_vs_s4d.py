@@ -34,18 +34,17 @@ MODELS = ("etsmlp", "etsmlp_gate", "s4d")
 
 
 def build_block(name, hidden_dim, d_state):
-    """The block called `name`; d_model is inferred from its input."""
-    from keras_ssm.layers import ETSMLPBlock
-    from keras_ssm.layers import ETSMLPGate
-    from keras_ssm.layers import S4DBlock
+    """The block called `name` (the library's `make_block`); d_model is
+    inferred from its input, `hidden_dim` is the ETSMLP inner width."""
+    from keras_ssm.models.blocks import make_block
 
-    if name == "etsmlp":
-        return ETSMLPBlock(hidden_dim)
-    if name == "etsmlp_gate":
-        return ETSMLPGate(hidden_dim)
+    if name not in MODELS:
+        raise ValueError(f"`name` must be one of {MODELS}, got {name!r}.")
     if name == "s4d":
-        return S4DBlock(d_state=d_state)
-    raise ValueError(f"`name` must be one of {MODELS}, got {name!r}.")
+        settings = {"d_state": d_state}
+    else:
+        settings = {"intermediate_dim": hidden_dim}
+    return make_block(name, settings, hidden_dim, num_layers=1)
 
 
 def time_block(name, length, args):

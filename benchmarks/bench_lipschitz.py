@@ -73,7 +73,6 @@ def main():
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
-    backend = keras.backend.backend()
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(args.steps * args.batch, args.length))
     y = rng.integers(0, 10, size=(args.steps * args.batch,))
@@ -88,11 +87,7 @@ def main():
             row["seconds_per_step"] / rows[0]["seconds_per_step"]
         )
     harness.print_table(rows, ["setup", "seconds_per_step", "ratio_vs_none"])
-    output = args.output or os.path.join(
-        os.path.dirname(os.path.abspath(__file__)),
-        "results",
-        f"lipschitz_{backend}.json",
-    )
+    output = harness.output_path(args.output, "lipschitz")
     harness.write_json(
         output,
         {

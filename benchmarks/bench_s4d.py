@@ -76,7 +76,6 @@ def main():
     parser.add_argument("--plain-torch", action="store_true")
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
-    backend = keras.backend.backend()
     rows = []
     for length in args.lengths:
         x = (
@@ -111,11 +110,7 @@ def main():
         [r["length"] for r in rows], [r["seconds"] for r in rows]
     )
     print(f"time ~ L^{exponent:.2f} (L log L gives slightly above 1)")
-    output = args.output or os.path.join(
-        os.path.dirname(os.path.abspath(__file__)),
-        "results",
-        f"s4d_{backend}.json",
-    )
+    output = harness.output_path(args.output, "s4d")
     harness.write_json(
         output,
         {

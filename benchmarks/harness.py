@@ -5,7 +5,6 @@ backend, prints a table and writes JSON. Numbers from one run are comparable
 with each other; ratios between runs on different days are not.
 """
 
-import json
 import os
 import platform
 import resource
@@ -13,6 +12,9 @@ import time
 
 import keras
 import numpy as np
+
+# The one log-log slope of the project, under the name the benchmarks use.
+from applications.common.scaling import scaling_exponent  # noqa: F401
 
 
 def device_name():
@@ -114,13 +116,6 @@ def time_call(fn, repeats=3, warmup=1):
     return float(np.median(times))
 
 
-def scaling_exponent(lengths, values):
-    """Slope of log(value) against log(length): ~1 linear, ~2 quadratic."""
-    lengths = np.log(np.asarray(lengths, dtype=np.float64))
-    values = np.log(np.maximum(np.asarray(values, dtype=np.float64), 1e-12))
-    return float(np.polyfit(lengths, values, 1)[0])
-
-
 def print_table(rows, columns):
     """Prints a list of dicts as an aligned text table."""
     widths = {
@@ -137,15 +132,29 @@ def _fmt(value):
     return str(value)
 
 
+def output_path(path, stem):
+    """`path`, or `benchmarks/results/<stem>_<backend>.json` when None."""
+    return path or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)),
+        "results",
+        f"{stem}_{keras.backend.backend()}.json",
+    )
+
+
 def write_json(path, payload):
-    """Writes `payload` plus backend, device and date to `path`."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    """Writes `payload` plus backend, device and date to `path`, atomically.
+
+    The environment is `applications.common.results.environment()`'s (the
+    one metadata function of the project), with the device added.
+    """
+    from applications.common import results
+
     payload = {
         "backend": keras.backend.backend(),
         "device": device_name(),
         "date": time.strftime("%Y-%m-%d"),
+        "environment": results.environment(),
         **payload,
     }
-    with open(path, "w") as f:
-        json.dump(payload, f, indent=2)
+    results.write_json(path, payload)
     print(f"wrote {path}")

@@ -49,34 +49,33 @@ FULL = {"lengths": (1024, 2048, 4096, 8192, 16384), "batches": (1, 8)}
 QUICK = {"lengths": (64, 128, 256), "batches": (1,), "d_model": 16}
 
 
+# The block settings of each model, built by the library's one block factory
+# (`keras_ssm.models.blocks.make_block`). The Transformer here is the
+# library's block with the usual benchmark ratios: one head per 32 channels
+# and a 4x feed-forward.
+def block_settings(name, d_model):
+    """The `make_block` settings of benchmark model `name` at `d_model`."""
+    if name not in MODELS:
+        raise ValueError(
+            f"`--models` entries must be in {MODELS}; got {name!r}."
+        )
+    return {
+        "s4d": {"d_state": 64},
+        "etsmlp": {"intermediate_dim": 2 * d_model},
+        "mamba": {"d_state": 16, "expand": 2},
+        "mamba2": {"d_state": 64, "expand": 2, "headdim": min(64, 2 * d_model)},
+        "transformer": {
+            "intermediate_dim": 4 * d_model,
+            "num_heads": max(1, d_model // 32),
+        },
+    }[name]
+
+
 def build_block(name, d_model):
     """One block of kind `name` with `d_model` channels in and out."""
-    if name == "s4d":
-        from keras_ssm.layers import S4DBlock
+    from keras_ssm.models.blocks import make_block
 
-        return S4DBlock(d_state=64)
-    if name == "etsmlp":
-        from keras_ssm.layers import ETSMLPBlock
-
-        return ETSMLPBlock(intermediate_dim=2 * d_model)
-    if name == "mamba":
-        from keras_ssm.layers import MambaBlock
-
-        return MambaBlock(d_state=16, expand=2)
-    if name == "mamba2":
-        from keras_ssm.layers import Mamba2Block
-
-        return Mamba2Block(d_state=64, expand=2, headdim=min(64, 2 * d_model))
-    if name == "transformer":
-        import keras_hub
-
-        # One head per 32 channels, feed-forward 4x: the usual width ratios.
-        return keras_hub.layers.TransformerEncoder(
-            intermediate_dim=4 * d_model,
-            num_heads=max(1, d_model // 32),
-            normalize_first=True,
-        )
-    raise ValueError(f"`--models` entries must be in {MODELS}; got {name!r}.")
+    return make_block(name, block_settings(name, d_model), d_model, 1)
 
 
 class MemoryProbe:

@@ -1,6 +1,7 @@
 """Training callbacks of keras-ssm."""
 
 import math
+import warnings
 
 import keras
 
@@ -149,3 +150,106 @@ class LipschitzSchedule(keras.callbacks.Callback):
             "layer_names": self.layer_names,
             "verbose": self.verbose,
         }
+
+
+class TerminateOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops `fit` at a NaN or infinite loss and restores the last good state.
+
+    `keras.callbacks.TerminateOnNaN` stops after the step that produced the
+    non-finite loss, whose update has already written NaN into the weights
+    and the optimizer state. This callback also keeps a copy of both at the
+    start of each epoch and puts it back when training stops, so the model
+    holds the weights of the last finished epoch, not NaN. The task models
+    of keras-ssm add it to every `fit` (see `default_callbacks`).
+
+    Args:
+        restore: put back the weights and optimizer state of the start of
+            the epoch in which the loss became non-finite.
+
+    Attributes:
+        stopped_at: `(epoch, batch)` of the non-finite loss, or None.
+
+    Example:
+
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> x, y = np.ones((4, 2)), np.zeros((4, 1))
+    >>> callback = TerminateOnNonFiniteLoss()
+    >>> _ = model.fit(x, y, callbacks=[callback], verbose=0)
+    >>> callback.stopped_at is None  # the loss stayed finite
+    True
+    """
+
+    def __init__(self, restore=True):
+        super().__init__()
+        self.restore = bool(restore)
+        self.stopped_at = None
+        self._epoch = 0
+        self._saved = None
+
+    def _variables(self):
+        model = self.model
+        variables = list(model.variables)
+        if getattr(model, "optimizer", None) is not None:
+            variables += list(model.optimizer.variables)
+        return variables
+
+    def on_train_begin(self, logs=None):
+        self.stopped_at = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        if self.restore:
+            self._saved = [
+                keras.ops.convert_to_numpy(v) for v in self._variables()
+            ]
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None:
+            return
+        if not math.isfinite(float(keras.ops.convert_to_numpy(loss))):
+            self.stopped_at = (self._epoch, batch)
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_at is None:
+            return
+        epoch, batch = self.stopped_at
+        restored = ""
+        if self.restore and self._saved is not None:
+            variables = self._variables()
+            if len(variables) == len(self._saved):
+                for variable, value in zip(variables, self._saved):
+                    variable.assign(value)
+                restored = (
+                    "; the weights of the start of that epoch were restored"
+                )
+        warnings.warn(
+            f"Training stopped: the loss became NaN or infinite at epoch "
+            f"{epoch + 1}, batch {batch + 1}{restored}. Check the inputs "
+            "for NaN, or lower the learning rate.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
+def default_callbacks(callbacks=None):
+    """`callbacks` plus a `TerminateOnNonFiniteLoss`, unless one is there.
+
+    The task models' `fit` passes its callbacks through this, so that a NaN
+    in the data stops training instead of destroying every weight.
+
+    Args:
+        callbacks: None, a list of callbacks or a `CallbackList`.
+
+    Returns:
+        A list of callbacks (or the given `CallbackList`, unchanged).
+    """
+    if isinstance(callbacks, keras.callbacks.CallbackList):
+        return callbacks
+    callbacks = list(callbacks or [])
+    stoppers = (TerminateOnNonFiniteLoss, keras.callbacks.TerminateOnNaN)
+    if not any(isinstance(c, stoppers) for c in callbacks):
+        callbacks.append(TerminateOnNonFiniteLoss())
+    return callbacks

@@ -152,3 +152,92 @@ def test_results_table_marks_the_best_value():
         "| 24 | 0.0705 | 0.0702 | 0.0984 | 0.0888 | **0.0500** | 0.0800 |"
     ]
     assert set(POSTER_ETTH1_S_MSE["Informer+Lip"]) == {24, 48, 168, 336, 720}
+
+
+@pytest.fixture(scope="module")
+def ett_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("ett")
+    write_ett_hour_csv(str(directory))
+    (directory / "a_file").write_text("x")
+    return directory
+
+
+def _run_cli(argv, capsys):
+    from applications.common import training
+
+    with pytest.raises(SystemExit) as info:
+        training.run_cli(cli.main, argv)
+    err = capsys.readouterr().err
+    return info.value.code, err
+
+
+@pytest.mark.parametrize(
+    "extra, names",
+    [
+        (["--data", "foo"], ["--data", "foo"]),
+        (["--horizon", "20000"], ["--horizon 20000"]),
+        (["--input-size", "20000"], ["--input-size 20000"]),
+        (["--target", "XX", "--features", "MS"], ["--target XX", "'XX'"]),
+        (["--cache-dir", "{dir}/a_file"], ["--cache-dir", "a_file"]),
+        (["--output-dir", "{dir}/a_file"], ["--output-dir", "is a file"]),
+        (["--output-dir", "{dir}/a_file/run"], ["--output-dir", "under"]),
+        (["--output-dir", "/proc/no_such/run"], ["--output-dir", "write"]),
+        (["--data-dir", "{dir}/none"], ["--data-dir", "none"]),
+    ],
+)
+def test_cli_errors_are_one_line_naming_the_argument(
+    ett_dir, tmp_path, capsys, extra, names
+):
+    argv = [
+        "--data-dir", str(ett_dir), "--no-download", "--horizon", "4",
+        "--input-size", "16", "--d-model", "8", "--num-layers", "1",
+        "--epochs", "1", "--steps-per-epoch", "1", "--verbose", "0",
+        "--output-dir", str(tmp_path / "runs"),
+    ] + [a.replace("{dir}", str(ett_dir)) for a in extra]  # fmt: skip
+    code, err = _run_cli(argv, capsys)
+    assert code == 2
+    assert err.startswith("Error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for name in names:
+        assert name in err, err
+    # Nothing was trained or written for a refused run.
+    assert not (tmp_path / "runs").exists() or not any(
+        (tmp_path / "runs").rglob("result.json")
+    )
+
+
+def test_a_failed_download_is_one_line(tmp_path, capsys, monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.delenv("KERAS_SSM_DATA", raising=False)
+    code, err = _run_cli(
+        [
+            "--data",
+            "ETTm2",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--output-dir",
+            str(tmp_path / "runs"),
+            "--epochs",
+            "1",
+        ],  # fmt: skip
+        capsys,
+    )
+    assert code != 0 and err.count("\n") == 1 and "Traceback" not in err
+    assert "ETTm2" in err and "--data" in err
+
+
+def test_debug_shows_the_traceback(ett_dir, tmp_path):
+    from applications.common import training
+
+    with pytest.raises(training.UsageError, match="--data"):
+        training.run_cli(
+            cli.main,
+            ["--data", "foo", "--data-dir", str(ett_dir), "--no-download",
+             "--output-dir", str(tmp_path), "--debug"],
+        )  # fmt: skip

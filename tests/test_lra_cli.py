@@ -20,6 +20,21 @@ def _args(output_dir, *extra):
     ]  # fmt: skip
 
 
+def _python(code, env):
+    """Runs `python -c code` from the repository root; returns the result."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+
+
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_SSM_CACHE", str(tmp_path / "cache"))
@@ -44,7 +59,19 @@ def test_cli_trains_writes_results_and_resumes(tmp_path, capsys):
         epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
     assert epochs == [0, 1]  # epoch 0 was not trained again
     with open(run / "result.json") as f:
-        assert len(json.load(f)["history"]["loss"]) == 1
+        resumed = json.load(f)
+    # The whole run: both epochs and the time of both invocations.
+    assert len(resumed["history"]["loss"]) == 2
+    assert resumed["history"]["loss"][0] == result["history"]["loss"][0]
+    assert resumed["train_seconds"] > result["train_seconds"]
+    capsys.readouterr()
+
+    # The same command again finds the run finished and leaves it alone.
+    before = {n: (run / n).read_bytes() for n in ("result.json", "best.keras")}
+    cli.main(_args(run, "--epochs", "2", "--lipschitz", "0.1", "--resume"))
+    assert "left untouched" in capsys.readouterr().out
+    for name, content in before.items():
+        assert (run / name).read_bytes() == content
 
 
 def test_cli_rejects_unknown_choices(tmp_path):
@@ -54,9 +81,6 @@ def test_cli_rejects_unknown_choices(tmp_path):
 
 def test_backend_flag_works_from_a_fresh_process():
     """The package import must not import Keras before `--backend`."""
-    import subprocess
-    import sys
-
     other = {"jax": "torch", "tensorflow": "jax", "torch": "jax"}
     backend = other[keras.backend.backend()]
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
@@ -64,14 +88,7 @@ def test_backend_flag_works_from_a_fresh_process():
         "import sys; from applications.lra.__main__ import main; "
         f"sys.argv = ['lra', '--backend', '{backend}', '--help']; main()"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-    )
+    result = _python(code, env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "--task" in result.stdout and "--data-parallel" in result.stdout
 
@@ -98,9 +115,6 @@ def test_cli_refuses_bad_values_when_parsing(flag, value, message, capsys):
 
 
 def test_tensorflow_start_up_notices_are_hidden_from_cli_users():
-    import subprocess
-    import sys
-
     env = {
         k: v
         for k, v in os.environ.items()
@@ -111,14 +125,25 @@ def test_tensorflow_start_up_notices_are_hidden_from_cli_users():
         "training.select_backend(['--backend', 'tensorflow']); "
         "import keras; print(keras.ops.ones(2).shape)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-    )
+    result = _python(code, env)
     assert result.returncode == 0, result.stderr[-2000:]
     for notice in ("oneDNN", "cuInit", "cuda drivers", "absl::InitializeLog"):
         assert notice not in result.stderr, result.stderr[-2000:]
+
+
+def test_only_the_chosen_backend_framework_is_imported(tmp_path):
+    """Under JAX or PyTorch a CLI run leaves TensorFlow unimported."""
+    backend = keras.backend.backend()
+    backend = "jax" if backend == "tensorflow" else backend
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["KERAS_SSM_CACHE"] = str(tmp_path / "cache")
+    argv = _args(tmp_path / "run", "--epochs", "1")
+    argv[1] = backend
+    code = (
+        "import sys; from applications.lra.__main__ import main; "
+        f"main({argv!r}); "
+        "print('tensorflow imported:', 'tensorflow' in sys.modules)"
+    )
+    result = _python(code, env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "tensorflow imported: False" in result.stdout, result.stdout

@@ -58,10 +58,14 @@ def _base_env(backend):
     return env
 
 
-def run_two_processes(backend, output_dir, extra_args=()):
-    """Starts two worker processes; returns (returncodes, combined output)."""
+def run_two_processes(backend, output_dir, extra_args=(), command=None):
+    """Starts two worker processes; returns (returncodes, combined output).
+
+    `command` replaces the worker script and its arguments (e.g.
+    `["-m", "applications.lra", ...]`).
+    """
     env = _base_env(backend)
-    args = [WORKER, str(output_dir), *extra_args]
+    args = command or [WORKER, str(output_dir), *extra_args]
     if backend == "torch":
         (port,) = free_ports(1)
         command = [
@@ -125,6 +129,33 @@ def run_two_processes(backend, output_dir, extra_args=()):
         outputs.append(out)
         codes.append(process.returncode)
     return codes, "\n".join(outputs)
+
+
+@pytest.mark.slow
+def test_the_cli_console_shows_one_header_and_one_result(tmp_path):
+    backend = keras.backend.backend()
+    command = [
+        "-m", "applications.lra", "--task", "listops", "--model", "s4d",
+        "--max-train", "16", "--max-eval", "8", "--max-length", "16",
+        "--depth", "1", "--d-model", "8", "--batch-size", "8",
+        "--epochs", "1", "--data-parallel", "--verbose", "2",
+        "--output-dir", str(tmp_path / "run"),
+    ]  # fmt: skip
+    env_cache = str(tmp_path / "cache")
+    os.environ["KERAS_SSM_CACHE"] = env_cache
+    try:
+        codes, output = run_two_processes(backend, tmp_path, command=command)
+    finally:
+        del os.environ["KERAS_SSM_CACHE"]
+    assert all(code == 0 for code in codes), output[-4000:]
+    assert output.count("Task listops") == 1, output[-4000:]
+    assert output.count("Test accuracy:") == 1, output[-4000:]
+    assert output.count("Result written") == 1, output[-4000:]
+    # At most one progress line (`--verbose 2`: "2/2 - 1s - ..."): process
+    # 0's; the other ranks train silently.
+    progress = re.findall(r"^\d+/\d+ - ", output, flags=re.MULTILINE)
+    assert len(progress) <= 1, output[-4000:]
+    assert (tmp_path / "run" / "result.json").exists()
 
 
 @pytest.fixture(scope="module")

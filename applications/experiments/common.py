@@ -10,17 +10,18 @@ plot, drawn with matplotlib's Agg backend).
 """
 
 import argparse
-import datetime
-import json
 import math
 import os
-import platform
-import shlex
 import sys
 
 import numpy as np
 
 from applications.common import training
+from applications.common.arguments import add_backend_argument
+from applications.common.arguments import positive_int
+from applications.common.results import write_json
+from applications.common.run_files import atomic_path
+from applications.common.run_files import write_text
 
 OUTPUT_FILES = ("result.json", "result.md", "result.png")
 # The ListOps size of the experiments that train dozens of models (the
@@ -70,12 +71,7 @@ def parse_args(name, description, argv=None, add_arguments=None):
         help=f"Where to write {', '.join(OUTPUT_FILES)} (default "
         f"runs/experiments/{name}).",
     )
-    parser.add_argument(
-        "--backend",
-        choices=("jax", "tensorflow", "torch"),
-        default=None,
-        help="Keras backend (default: $KERAS_BACKEND).",
-    )
+    add_backend_argument(parser)
     if add_arguments is not None:
         add_arguments(parser)
     args = parser.parse_args(argv)
@@ -87,14 +83,6 @@ def parse_args(name, description, argv=None, add_arguments=None):
         "runs", "experiments", name
     )
     return args
-
-
-def positive_int(text):
-    """An `argparse` type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def add_jobs_argument(parser):
@@ -275,22 +263,16 @@ def format_stat(stat, digits=4):
 
 
 def environment(argv, name):
-    """Date, hardware, backend and the exact command of a run."""
-    import keras
+    """Date, hardware, backend and the exact command of a run.
 
-    command = ["python", "-m", f"applications.experiments.{name}"]
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"
-        ),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "backend": keras.backend.backend(),
-        "keras": keras.__version__,
-        "command": shlex.join(command + list(argv)),
-    }
+    `applications.common.results.environment` with the experiment's
+    command line.
+    """
+    from applications.common.results import environment as run_environment
+
+    return run_environment(
+        ["python", "-m", f"applications.experiments.{name}", *argv]
+    )
 
 
 def markdown_table(header, rows):
@@ -302,18 +284,6 @@ def markdown_table(header, rows):
     for row in rows:
         lines.append("| " + " | ".join(str(c) for c in row) + " |")
     return "\n".join(lines)
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return value.item()
-    return value
 
 
 def write_outputs(output_dir, title, result, tables, plot):
@@ -341,8 +311,7 @@ def write_outputs(output_dir, title, result, tables, plot):
             raise ValueError(f"`result` must hold {key!r}.")
     os.makedirs(output_dir, exist_ok=True)
     paths = [os.path.join(output_dir, f) for f in OUTPUT_FILES]
-    with open(paths[0], "w") as f:
-        json.dump(_jsonable(result), f, indent=2, allow_nan=False)
+    write_json(paths[0], result)
     env = result["environment"]
     lines = [
         f"# {title}",
@@ -358,13 +327,13 @@ def write_outputs(output_dir, title, result, tables, plot):
     lines += ["## Verdicts", ""]
     for item in result["verdicts"]:
         lines.append(f"- {item['claim']}: **{item['verdict']}**")
-    with open(paths[1], "w") as f:
-        f.write("\n".join(lines) + "\n")
+    write_text(paths[1], "\n".join(lines) + "\n")
     figure = plt.figure(figsize=(8, 5))
     try:
         plot(figure)
         figure.tight_layout()
-        figure.savefig(paths[2], dpi=100)
+        with atomic_path(paths[2]) as partial:
+            figure.savefig(partial, dpi=100, format="png")
     finally:
         plt.close(figure)
     return paths
@@ -398,36 +367,43 @@ def small_listops(model_name):
     return data, training, backbone
 
 
-def fit_preset(model, training, x, y, **fit_kwargs):
+def fit_preset(model, training_settings, x, y, **fit_kwargs):
     """Compile a task model with a preset's training settings and fit it.
 
-    The learning-rate schedule spans `training["epochs"]` epochs of
+    The learning-rate schedule spans `training_settings["epochs"]` epochs of
     ceil(len(y) / batch_size) steps, the same count `fit` takes, so the
-    schedule ends with the last batch.
+    schedule ends with the last batch. A diverged run is not stopped: the
+    experiments record it as it is.
 
     Args:
         model: an `SSMClassifier` (or any model with `compile_from_preset`).
-        training: the preset's training dict (`batch_size`, `epochs`, ...).
+        training_settings: the preset's training dict (`batch_size`,
+            `epochs`, ...).
         x: training inputs.
         y: training targets.
-        **fit_kwargs: passed to `fit` (e.g. `validation_data`, `callbacks`).
+        **fit_kwargs: passed to `applications.common.fitting.fit` (e.g.
+            `validation_data`, `callbacks`).
 
     Returns:
-        `(history, seconds)`: the `fit` history and its wall-clock seconds.
+        `(history, seconds)`: the history dict and the wall-clock seconds.
 
     Example:
 
         history, seconds = fit_preset(model, training, x_train, y_train)
     """
-    import time
-
-    batch_size = training["batch_size"]
-    epochs = training["epochs"]
+    batch_size = training_settings["batch_size"]
+    epochs = training_settings["epochs"]
     model.compile_from_preset(
-        training, steps_per_epoch=-(-len(y) // batch_size), epochs=epochs
+        training_settings,
+        steps_per_epoch=-(-len(y) // batch_size),
+        epochs=epochs,
     )
-    start = time.perf_counter()
-    history = model.fit(
-        x, y, epochs=epochs, batch_size=batch_size, verbose=0, **fit_kwargs
+    return training.fit(
+        model,
+        (x, y),
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+        stop_on_nan=False,
+        **fit_kwargs,
     )
-    return history, time.perf_counter() - start

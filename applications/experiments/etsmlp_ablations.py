@@ -27,6 +27,7 @@ Example:
     python -m applications.experiments.etsmlp_ablations --seeds 0 1 2
 """
 
+from applications.common import scaling
 from applications.experiments import common
 
 NAME = "etsmlp_ablations"
@@ -109,16 +110,12 @@ def build(task, block_type, overrides, block_kwargs):
 
 def matched_width(task, block_type, overrides, target):
     """The `hidden_dim` whose parameter count is closest to `target`."""
-    best = None
-    for width in range(8, 257, 4):
-        count = build(
-            task, block_type, dict(overrides, hidden_dim=width), {}
-        ).count_params()
-        if best is None or abs(count - target) < abs(best[1] - target):
-            best = (width, count)
-        if count > target:
-            break
-    return best
+
+    def count(width):
+        overrides_at = dict(overrides, hidden_dim=width)
+        return build(task, block_type, overrides_at, {}).count_params()
+
+    return scaling.matched_width(count, target, limit=256)
 
 
 def train(task, block_type, overrides, block_kwargs, seed, splits, training):

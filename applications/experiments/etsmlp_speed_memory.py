@@ -53,6 +53,8 @@ import subprocess
 import sys
 import time
 
+from applications.common.scaling import matched_width
+from applications.common.scaling import scaling_exponent
 from applications.experiments import common
 
 NAME = "etsmlp_speed_memory"
@@ -173,29 +175,13 @@ def position_embedding_count(model):
 def closest_width(model, num_layers, target, hidden_dim):
     """(width, count) of `model` with the count closest to `target`.
 
-    Widths are multiples of 4 (the Transformer's 4 heads divide them); the
-    count grows with the width, so a bisection needs few builds.
+    Widths are multiples of 4 (the Transformer's 4 heads divide them).
     """
 
-    counts = {}
-
     def count(width):
-        if width not in counts:
-            built = build_model(model, width, num_layers, 64)
-            counts[width] = matching_count(built)
-        return counts[width]
+        return matching_count(build_model(model, width, num_layers, 64))
 
-    low, high = 2, 2 * hidden_dim  # in units of 4: widths 8 .. 8 * d
-    while count(4 * high) < target and high < 64 * hidden_dim:
-        high *= 2
-    while high - low > 1:  # count(4 low) < target <= count(4 high), or ends
-        middle = (low + high) // 2
-        if count(4 * middle) < target:
-            low = middle
-        else:
-            high = middle
-    candidates = [(4 * w, count(4 * w)) for w in (low, high)]
-    return min(candidates, key=lambda pair: abs(pair[1] - target))
+    return matched_width(count, target, limit=64 * 4 * hidden_dim)
 
 
 def matched_widths(models, hidden_dim, num_layers):
@@ -359,18 +345,6 @@ def _stat(runs, key):
     return common.summarize(values) if len(values) == len(runs) else None
 
 
-def _scaling(lengths, means):
-    """Slope of log(value) on log(length) over the measured lengths."""
-    import numpy as np
-
-    pairs = [(n, v) for n, v in zip(lengths, means) if v is not None]
-    if len(pairs) < 2:
-        return None
-    x = np.log([p[0] for p in pairs])
-    y = np.log([max(p[1], 1e-9) for p in pairs])
-    return float(np.polyfit(x, y, 1)[0])
-
-
 def verdict_pair(name, other, length, key, cells, higher_is_better):
     """ETSMLP against `other` at `length` on `key`: a verdict dict."""
     mine, theirs = cells[name][length], cells[other][length]
@@ -476,7 +450,7 @@ def main(argv=None):
         means = {}
         for key in ("tokens_per_second", "peak_growth_mb"):
             values = [(cells[model][n][key] or {}).get("mean") for n in lengths]
-            means[key] = _scaling(lengths, values)
+            means[key] = scaling_exponent(lengths, values)
         scaling[model] = means
     verdicts = []
     for length in lengths:

@@ -110,11 +110,11 @@ def run_one(model_name, seed, args):
         "seed": seed,
         "test_accuracy": float(test_accuracy),
         "train_seconds": float(seconds),
-        "epochs_run": len(history.history.get("loss", [])),
+        "epochs_run": len(history.get("loss", [])),
         "budget_exhausted": bool(budget.exhausted),
         "num_parameters": int(model.count_params()),
         "num_train": int(len(y_train)),
-        "val_accuracy": [float(v) for v in history.history["val_accuracy"]],
+        "val_accuracy": [float(v) for v in history["val_accuracy"]],
     }
 
 

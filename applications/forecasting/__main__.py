@@ -10,8 +10,9 @@ Examples:
 Every run writes `result.json` (test/val MSE and MAE on the standardised
 scale, the configuration, the history), `history.csv`, checkpoints and
 `forecast.png` under `--output-dir` (default `runs/forecasting/<run>`).
-With `--all-horizons` the table of test MSE per horizon is printed next to
-the ETTh1 numbers of Data Continuity Matters (Qu et al., ICLR 2023).
+Errors are one line (`--debug` shows the traceback). With
+`--all-horizons` the table of test MSE per horizon is printed next to the
+ETTh1 numbers of Data Continuity Matters (Qu et al., ICLR 2023).
 """
 
 import sys
@@ -23,4 +24,4 @@ training.select_backend()  # before anything imports keras
 from applications.forecasting.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(training.exit_on_divergence(main))
+    sys.exit(training.run_cli(main))

@@ -123,19 +123,39 @@ def config_from_args(args, horizon):
     return ForecastConfig(**values)
 
 
+def check_paths(args):
+    """The directories of `args`, checked before any data work.
+
+    Raises:
+        UsageError: naming the argument of a directory that is a file,
+            lies under a file or cannot be written, or a missing
+            `--data-dir`.
+    """
+    root = training.check_output_dir(
+        args.output_dir or os.path.join("runs", "forecasting")
+    )
+    if args.cache_dir is not None:
+        training.check_output_dir(args.cache_dir, "--cache-dir")
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
+        raise training.UsageError(
+            f"argument --data-dir: {args.data_dir!r} is not a directory."
+        )
+    return root
+
+
 def main(argv=None):
     args = make_parser().parse_args(argv)
+    root = check_paths(args)
     horizons = (
         HORIZONS[dataset_kind(args.data)]
         if args.all_horizons
         else (args.horizon,)
     )
-    root = args.output_dir or os.path.join("runs", "forecasting")
     results = []
     for horizon in horizons:
         config = config_from_args(args, horizon)
         output_dir = os.path.join(root, config.run_name())
-        print(f"=== {config.run_name()} -> {output_dir}", flush=True)
+        training.say(f"=== {config.run_name()} -> {output_dir}", flush=True)
         result = run_forecast(
             config,
             output_dir,
@@ -145,7 +165,7 @@ def main(argv=None):
             verbose=args.verbose,
             plot_windows=args.plot_windows,
         )
-        print(
+        training.say(
             f"h={horizon}: test MSE {result['test_mse']:.4f} "
             f"MAE {result['test_mae']:.4f} ({result['epochs_run']} epochs, "
             f"{training.format_seconds(result['train_seconds'])})",
@@ -153,6 +173,6 @@ def main(argv=None):
         )
         results.append(result)
     poster = args.data == "ETTh1" and args.features == "S"
-    print()
-    print(results_table(results, "test_mse", poster=poster))
+    training.say()
+    training.say(results_table(results, "test_mse", poster=poster))
     return 0

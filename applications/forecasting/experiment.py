@@ -10,6 +10,7 @@ import os
 import numpy as np
 
 from applications.common import training
+from applications.common.run_files import atomic_path
 from applications.forecasting.metrics import evaluate_forecaster
 from applications.forecasting.metrics import mae
 from applications.forecasting.metrics import mse
@@ -157,6 +158,34 @@ def build_and_compile(config, data):
     return model
 
 
+def load_data(config):
+    """The windows of `config`; a bad data argument is one `UsageError`.
+
+    The loader's errors name its own arguments; this names the command
+    line's (`--data`, `--target`, `--horizon`, `--input-size`, ...).
+    """
+    try:
+        return load_forecasting_data(
+            config.data,
+            config.features,
+            config.target,
+            input_size=config.input_size,
+            h=config.horizon,
+            batch_size=config.batch_size,
+            data_dir=config.data_dir,
+            cache_dir=config.cache_dir,
+            download=config.download,
+            seed=config.seed,
+        )
+    except (ValueError, KeyError, OSError) as error:
+        raise training.UsageError(
+            f"cannot use --data {config.data} --features {config.features} "
+            f"--target {config.target} --horizon {config.horizon} "
+            f"--input-size {config.input_size}: "
+            f"{training.one_line(error)}"
+        ) from error
+
+
 def run_forecast(
     config,
     output_dir,
@@ -186,20 +215,16 @@ def run_forecast(
     """
     import keras
 
-    keras.utils.set_random_seed(config.seed)
-    data = load_forecasting_data(
-        config.data,
-        config.features,
-        config.target,
-        input_size=config.input_size,
-        h=config.horizon,
-        batch_size=config.batch_size,
-        data_dir=config.data_dir,
-        cache_dir=config.cache_dir,
-        download=config.download,
-        seed=config.seed,
-    )
     paths = training.RunPaths(output_dir)
+    if resume and paths.is_finished(config.epochs):
+        training.say(
+            f"{output_dir} holds a finished run (result.json); it is left "
+            "untouched. Ask for more --epochs to continue it, or drop "
+            "--resume to train it again."
+        )
+        return training.read_json(paths.result)
+    keras.utils.set_random_seed(config.seed)
+    data = load_data(config)
     callbacks = [
         keras.callbacks.EarlyStopping(
             monitor="val_mse",
@@ -238,15 +263,16 @@ def run_forecast(
     if plot_windows and training.is_chief():  # one writer per run
         plot = os.path.join(paths.output_dir, "forecast.png")
         picks = np.linspace(0, len(targets) - 1, plot_windows).astype(int)
-        plot_forecasts(
-            plot,
-            inputs,
-            targets,
-            forecasts,
-            windows=picks,
-            title=f"{config.data} {config.features} {config.model} "
-            f"h={config.horizon}: test MSE {test['mse']:.4f}",
-        )
+        with atomic_path(plot) as partial:
+            plot_forecasts(
+                partial,
+                inputs,
+                targets,
+                forecasts,
+                windows=picks,
+                title=f"{config.data} {config.features} {config.model} "
+                f"h={config.horizon}: test MSE {test['mse']:.4f}",
+            )
     persistence = persistence_scores(data.test, data.target_columns)
     epochs_run = len(history.get("loss", []))
     result = {
@@ -259,6 +285,7 @@ def run_forecast(
         "val_mse": val["mse"],
         "val_mae": val["mae"],
         "epochs_run": epochs_run,
+        "stopped_early": epochs_run < config.epochs,
         "train_seconds": seconds,
         "parameters": model.count_params(),
         "windows": {

@@ -80,6 +80,12 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     training.select_backend(argv)
     args = parse_args(argv)
+    # Before any data work: a bad directory fails at once, and a finished
+    # run is left as it is.
+    output_dir = training.check_output_dir(
+        args.output_dir or f"runs/lra/{args.task}-{args.model}-{args.preset}"
+    )
+    paths = training.RunPaths(output_dir)
 
     import keras
 
@@ -134,6 +140,13 @@ def main(argv=None):
         lipschitz_normalize=args.lipschitz_normalize,
     )
 
+    if args.resume and paths.is_finished(train_cfg["epochs"]):
+        training.say(
+            f"{output_dir} holds a finished run of {train_cfg['epochs']} "
+            "epochs (result.json); it is left untouched. Ask for more "
+            "--epochs to continue it, or drop --resume to train it again."
+        )
+        return training.read_json(paths.result).get("test_accuracy")
     splits = tasks.load_task_data(data_cfg, seed=args.seed)
     splits = tasks.truncate_splits(
         splits,
@@ -148,14 +161,14 @@ def main(argv=None):
     )
     if model_cfg["retrieval"]:
         x_train, x_val, x_test = list(x_train), list(x_val), list(x_test)
+    num_classes = model_cfg["num_classes"]
+    for split, labels in (("train", y_train), ("validation", y_val)):
+        training.check_labels(labels, num_classes, f"{args.task} {split}")
+    training.check_labels(y_test, num_classes, f"{args.task} test")
     num_train = len(y_train)
     batch_size = train_cfg["batch_size"]
     steps = args.steps_per_epoch or -(-num_train // batch_size)
-    output_dir = args.output_dir or (
-        f"runs/lra/{args.task}-{args.model}-{args.preset}"
-    )
-    paths = training.RunPaths(output_dir)
-    print(
+    training.say(
         f"Task {args.task} ({num_train} train / {len(y_val)} validation / "
         f"{len(y_test)} test, length {length}), model {args.model}, preset "
         f"{args.preset}, backend {keras.backend.backend()}."
@@ -187,7 +200,7 @@ def main(argv=None):
         )
     counts = [int((y_test == c).sum()) for c in range(int(y_test.max()) + 1)]
     majority = max(counts) / len(y_test)
-    print(
+    training.say(
         f"Test accuracy: {test_accuracy:.4f} (loss {test_loss:.4f}; "
         f"majority class {majority:.4f}) after "
         f"{training.format_seconds(seconds)} of training."
@@ -210,13 +223,13 @@ def main(argv=None):
             "test_loss": test_loss,
             "majority_class_accuracy": majority,
             "train_seconds": seconds,
+            "epochs_run": len(history.get("loss", [])),
             "history": history,
         },
     )
-    if training.is_chief():
-        print(f"Result written to {paths.result}")
+    training.say(f"Result written to {paths.result}")
     return test_accuracy
 
 
 if __name__ == "__main__":
-    training.exit_on_divergence(main)
+    training.run_cli(main)

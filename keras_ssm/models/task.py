@@ -17,6 +17,20 @@ class PresetModel(PresetMixin, keras.Model):
     metrics of the task).
     """
 
+    def fit(self, *args, callbacks=None, **kwargs):
+        """`keras.Model.fit`, stopped at a non-finite loss.
+
+        A `keras_ssm.callbacks.TerminateOnNonFiniteLoss` joins `callbacks`
+        (unless one, or a `keras.callbacks.TerminateOnNaN`, is there): a NaN
+        or infinite loss stops training and restores the weights of the
+        start of that epoch, with a warning.
+        """
+        from keras_ssm.callbacks import default_callbacks
+
+        return super().fit(
+            *args, callbacks=default_callbacks(callbacks), **kwargs
+        )
+
     def compile_from_preset(
         self, preset, steps_per_epoch=None, epochs=None, **compile_kwargs
     ):
