@@ -74,6 +74,25 @@ def test_cli_trains_writes_results_and_resumes(tmp_path, capsys):
         assert (run / name).read_bytes() == content
 
 
+def test_cli_leaves_a_preset_folder_that_evaluates_alone(tmp_path, capsys):
+    run = tmp_path / "run"
+    accuracy = cli.main(_args(run, "--epochs", "1"))
+    with open(run / "result.json") as f:
+        assert json.load(f)["preset_folder"] == str(run / "preset")
+    for name in ("config.json", "task.json", "metadata.json"):
+        assert os.path.exists(run / "preset" / name)
+    capsys.readouterr()
+    again = cli.main(
+        _args(tmp_path / "eval", "--evaluate-preset", str(run / "preset"))
+    )
+    assert "of the preset" in capsys.readouterr().out
+    assert again == pytest.approx(accuracy, abs=1e-6)
+    with pytest.raises(cli.training.UsageError, match="--evaluate-preset"):
+        cli.main(
+            _args(tmp_path / "x", "--evaluate-preset", str(tmp_path / "no"))
+        )
+
+
 def test_cli_rejects_unknown_choices(tmp_path):
     with pytest.raises(SystemExit):
         cli.main(_args(tmp_path, "--model", "lstm"))

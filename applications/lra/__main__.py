@@ -5,13 +5,16 @@ Example:
     python -m applications.lra --task listops --model etsmlp_gate \\
         --preset cpu --lipschitz 0.1 --backend jax
 
-Writes checkpoints (`best.keras`, `last.keras`), `history.csv` and
-`result.json` under `--output-dir` (default `runs/lra/<task>-<model>-
-<preset>`), prints a final `Test accuracy:` line, and continues an
-interrupted run with `--resume`.
+Writes checkpoints (`best.keras`, `last.keras`), `history.csv`,
+`result.json` and the trained model as a preset folder (`preset/`, which
+`SSMClassifier.from_preset` loads on any backend) under `--output-dir`
+(default `runs/lra/<task>-<model>-<preset>`), prints a final `Test
+accuracy:` line, and continues an interrupted run with `--resume`.
+`--evaluate-preset FOLDER` evaluates a saved preset without training.
 """
 
 import argparse
+import os
 import sys
 
 from applications.common import training
@@ -72,6 +75,14 @@ def parse_args(argv=None):
         "(ListOps: the folder of basic_*.tsv; Pathfinder: a "
         "curv_contour_length_* folder; Retrieval: the tsv_data folder).",
     )
+    parser.add_argument(
+        "--evaluate-preset",
+        default=None,
+        metavar="FOLDER",
+        help="Evaluate the trained model of a preset folder (e.g. the "
+        "`preset/` of an earlier run) on the task's test set, without "
+        "training.",
+    )
     training.add_training_arguments(parser)
     return parser.parse_args(argv)
 
@@ -80,6 +91,10 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     training.select_backend(argv)
     args = parse_args(argv)
+    if args.evaluate_preset and not os.path.isdir(args.evaluate_preset):
+        raise training.UsageError(
+            f"--evaluate-preset: {args.evaluate_preset} is not a folder."
+        )
     # Before any data work: a bad directory fails at once, and a finished
     # run is left as it is.
     output_dir = training.check_output_dir(
@@ -174,6 +189,9 @@ def main(argv=None):
         f"{args.preset}, backend {keras.backend.backend()}."
     )
 
+    if args.evaluate_preset:
+        return evaluate_preset(args.evaluate_preset, x_test, y_test, batch_size)
+
     with training.data_parallel_scope(args.data_parallel, args.num_devices):
         backbone = SSMBackbone(**model_cfg["backbone"])
         model = SSMClassifier(
@@ -200,6 +218,11 @@ def main(argv=None):
         )
     counts = [int((y_test == c).sum()) for c in range(int(y_test.max()) + 1)]
     majority = max(counts) / len(y_test)
+    # The trained model as a preset folder: config, weights and metadata
+    # that `SSMClassifier.from_preset(folder)` loads on any backend.
+    preset_dir = os.path.join(paths.output_dir, "preset")
+    if training.is_chief():
+        model.save_to_preset(preset_dir)
     training.say(
         f"Test accuracy: {test_accuracy:.4f} (loss {test_loss:.4f}; "
         f"majority class {majority:.4f}) after "
@@ -225,9 +248,26 @@ def main(argv=None):
             "train_seconds": seconds,
             "epochs_run": len(history.get("loss", [])),
             "history": history,
+            "preset_folder": preset_dir,
         },
     )
     training.say(f"Result written to {paths.result}")
+    return test_accuracy
+
+
+def evaluate_preset(folder, x_test, y_test, batch_size):
+    """Test accuracy of the trained model saved in a preset folder."""
+    from keras_ssm.models import SSMClassifier
+
+    model = SSMClassifier.from_preset(folder)
+    model.compile(**model._default_compile())
+    test_loss, test_accuracy = model.evaluate(
+        x_test, y_test, batch_size=batch_size, verbose=0
+    )
+    training.say(
+        f"Test accuracy: {test_accuracy:.4f} (loss {test_loss:.4f}) of the "
+        f"preset {folder}."
+    )
     return test_accuracy
 
 
