@@ -89,6 +89,18 @@ def test_cli_trains_evaluates_and_writes_outputs(tmp_path, capsys):
     assert (run / "history.csv").exists()
     assert (run / "forecast.png").read_bytes()[:4] == b"\x89PNG"
     assert "| 4 |" in capsys.readouterr().out
+    # The trained model is left as a preset folder with its scaler: the
+    # reloaded model forecasts raw values (the CSV's training rows).
+    import keras_ssm
+
+    assert result["preset_folder"] == str(run / "preset")
+    reloaded = keras_ssm.models.from_preset(str(run / "preset"))
+    raw = pd.read_csv(tmp_path / "ETTh1.csv").iloc[:, 1:].to_numpy()
+    np.testing.assert_allclose(
+        reloaded.scaler.mean, raw[:8640].mean(axis=0), rtol=1e-6
+    )
+    forecast = np.asarray(reloaded.forecast(raw[None, 100:116]))
+    assert forecast.shape == (1, 4, 1) and np.all(np.isfinite(forecast))
 
 
 def test_all_horizons_loop_and_table(monkeypatch, tmp_path, capsys):

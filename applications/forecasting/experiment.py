@@ -203,7 +203,8 @@ def run_forecast(
     Args:
         config: a `ForecastConfig`.
         output_dir: the run directory (checkpoints, history.csv,
-            result.json, forecast.png).
+            result.json, forecast.png, and the trained model as a preset
+            folder, `preset/`).
         resume: continue an interrupted run in `output_dir`.
         data_parallel, num_devices: `--data-parallel` (see
             `applications.common.distribute`).
@@ -273,6 +274,11 @@ def run_forecast(
                 title=f"{config.data} {config.features} {config.model} "
                 f"h={config.horizon}: test MSE {test['mse']:.4f}",
             )
+    # The trained model as a preset folder, with the training scaler, so
+    # that `model.forecast(raw_history)` of the reloaded model is raw-scale.
+    preset_dir = os.path.join(paths.output_dir, "preset")
+    if training.is_chief():
+        model.save_to_preset(preset_dir, scaler=data.scaler)
     persistence = persistence_scores(data.test, data.target_columns)
     epochs_run = len(history.get("loss", []))
     result = {
@@ -296,6 +302,7 @@ def run_forecast(
         "borders": data.borders,
         "history": history,
         "plot": plot,
+        "preset_folder": preset_dir,
     }
     training.write_result(paths.result, result)
     return result
