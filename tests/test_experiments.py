@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import time
 
 import numpy as np
 import pytest
@@ -54,11 +55,38 @@ def check_outputs(output_dir):
     return result
 
 
+BACKENDS = ("jax", "tensorflow", "torch")
+
+
+def rotation():
+    """This run's rotation: `KERAS_SSM_ROTATION`, else the UTC day number."""
+    value = os.environ.get("KERAS_SSM_ROTATION")
+    return int(value) if value else int(time.time() // 86400)
+
+
+def rotated(offset):
+    """Runs a slow quick mode under one backend per CI run, in rotation.
+
+    The quick modes train small models end to end; together they took
+    minutes per backend. Each runs under `BACKENDS[(offset + rotation()) %
+    3]`, so every backend runs every quick mode within three days, while
+    the experiments' fast tests (statistics, outputs, parsing) and the
+    layers they use run under all three every time.
+    `KERAS_SSM_EXPERIMENTS_ALL_BACKENDS=1` runs each under every backend.
+    """
+    chosen = BACKENDS[(offset + rotation()) % len(BACKENDS)]
+    current = os.environ.get("KERAS_BACKEND", "tensorflow")
+    run_all = os.environ.get("KERAS_SSM_EXPERIMENTS_ALL_BACKENDS") == "1"
+    return pytest.mark.skipif(
+        not run_all and current != chosen,
+        reason=f"this run's rotation gives this quick mode to {chosen}",
+    )
+
+
 def run_quick(tmp_path, name, *argv, module=None):
     """Runs experiment `module` (default `name`) in `--quick` mode.
 
-    Every quick mode runs under every backend of the suite. Returns the
-    checked `result.json`.
+    Returns the checked `result.json`.
     """
     import importlib
 
@@ -188,6 +216,7 @@ def test_continuity_laws_quick_model_and_task(data_env):
 @pytest.mark.skipif(
     not HAS_FASHION, reason=f"no fashion-mnist under KERAS_SSM_DATA={DATA}"
 )
+@rotated(0)
 def test_continuity_laws_quick_subsampling(data_env):
     result = run_quick(data_env, "continuity_laws", "--skip", "model", "task")
     models = result["subsampling"]["models"]
@@ -198,6 +227,7 @@ def test_continuity_laws_quick_subsampling(data_env):
 
 
 @pytest.mark.slow
+@rotated(1)
 def test_listops_main_job_quick(data_env):
     # Two runs in two worker processes: the pool path end to end.
     argv = ["--models", "s4d", "etsmlp", "--jobs", "2"]
@@ -213,6 +243,7 @@ def test_listops_main_job_quick(data_env):
 
 
 @pytest.mark.slow
+@rotated(2)
 def test_lipschitz_sign_quick(data_env):
     result = run_quick(data_env, "lipschitz_sign", "--tasks", "listops")
     assert set(result["summary"]) == {"listops"}
@@ -247,6 +278,7 @@ def check_lipschitz_runs(result, rel=0.2):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_ETT, reason=f"no ETTh1 under KERAS_SSM_DATA={DATA}")
+@rotated(0)
 def test_lipschitz_sign_etth1_quick(data_env):
     result = run_quick(
         data_env,
@@ -356,6 +388,7 @@ def test_frequency_reading_matches_formula():
 
 
 @pytest.mark.slow
+@rotated(1)
 def test_etsmlp_ablations_quick(data_env):
     result = run_quick(data_env, "etsmlp_ablations")
     cells = result["summary"]["listops"]
@@ -449,6 +482,7 @@ def test_frequency_bias_quick_denoising(data_env):
 @pytest.mark.skipif(
     not HAS_FASHION, reason=f"no fashion-mnist under KERAS_SSM_DATA={DATA}"
 )
+@rotated(2)
 def test_frequency_bias_quick_fashion_mnist(data_env):
     result = run_quick(data_env, "frequency_bias", "--skip", "denoising")
     summary = result["fashion_mnist"]["summary"]
@@ -460,6 +494,7 @@ def test_frequency_bias_quick_fashion_mnist(data_env):
 
 
 @pytest.mark.slow  # each configuration imports the backend afresh
+@rotated(0)
 def test_etsmlp_speed_memory_quick(data_env):
     # Two models at one length: two worker processes.
     argv = ["--lengths", "32", "--models", "etsmlp", "transformer"]
@@ -522,6 +557,7 @@ def test_etsmlp_speed_memory_records_failures():
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_ETT, reason=f"no ETTh1 under KERAS_SSM_DATA={DATA}")
+@rotated(1)
 def test_lipschitz_poster_quick(data_env):
     result = run_quick(
         data_env,
