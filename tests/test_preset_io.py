@@ -221,7 +221,9 @@ def test_the_forecaster_scaler_gives_raw_scale_forecasts(tmp_path):
     np.testing.assert_array_equal(restored.scaler.mean, [10.0])
     raw = 10.0 + 4.0 * SERIES.astype(np.float64)
     expected = to_numpy(model(SERIES)).astype(np.float64) * 4.0 + 10.0
-    np.testing.assert_allclose(restored.forecast(raw), expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        restored.forecast(raw), expected, rtol=1e-5, atol=1e-5
+    )
     with pytest.raises(ValueError, match="history"):
         restored.forecast(raw[..., 0])
     unscaled = SSMForecaster.from_preset("s4d_etth1_cpu", **SMALL)
