@@ -14,7 +14,10 @@ import os
 
 import numpy as np
 
-HF_PREFIX = "hf://"
+from keras_ssm.models.preset_io import HF_SCHEME
+from keras_ssm.models.preset_io import hf_repo_id
+from keras_ssm.models.preset_io import import_client
+
 SUPPORTED_MODEL_TYPES = ("mamba", "mamba2")
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -34,13 +37,9 @@ DOWNLOAD_PATTERNS = (
 
 
 def _requires(module):
-    try:
-        return __import__(module, fromlist=["_"])
-    except ImportError:
-        raise ImportError(
-            f"Loading Hugging Face checkpoints needs `{module}`: "
-            "`pip install keras-ssm[hf]`."
-        ) from None
+    return import_client(
+        module, "Loading Hugging Face checkpoints", install="keras-ssm[hf]"
+    )
 
 
 def resolve_checkpoint(path):
@@ -53,18 +52,11 @@ def resolve_checkpoint(path):
     Returns:
         The path of the folder holding `config.json`.
     """
-    if isinstance(path, str) and path.startswith(HF_PREFIX):
-        repo_id, _, revision = path[len(HF_PREFIX) :].partition("@")
-        if repo_id.count("/") != 1:
-            raise ValueError(
-                f"An `hf://` path must name a repository as "
-                f"'hf://owner/name', got {path!r}."
-            )
+    if isinstance(path, str) and path.startswith(HF_SCHEME):
+        repo_id, revision = hf_repo_id(path)
         hub = _requires("huggingface_hub")
         return hub.snapshot_download(
-            repo_id,
-            revision=revision or None,
-            allow_patterns=list(DOWNLOAD_PATTERNS),
+            repo_id, revision=revision, allow_patterns=list(DOWNLOAD_PATTERNS)
         )
     path = os.fspath(path)
     if not os.path.isdir(path):

@@ -27,6 +27,7 @@ define `_link_overrides` (an override that implies another) and
 
 import datetime
 import hashlib
+import importlib
 import inspect
 import json
 import os
@@ -145,6 +146,42 @@ def is_folder_preset(preset):
     return is_remote(preset) or os.path.sep in preset or os.path.isdir(preset)
 
 
+def hf_repo_id(uri):
+    """`(repo_id, revision)` of `"hf://owner/name"` or `"hf://owner/name@rev"`.
+
+    `revision` is None when the URI names none.
+    """
+    repo_id, _, revision = uri[len(HF_SCHEME) :].strip("/").partition("@")
+    parts = repo_id.split("/")
+    if len(parts) != 2 or not all(parts):
+        raise ValueError(
+            "A Hugging Face preset is 'hf://owner/name' (optionally "
+            f"'@revision'); got {uri!r}."
+        )
+    return repo_id, revision or None
+
+
+def kaggle_handle(uri, lengths, form):
+    """The Kaggle handle of `"kaggle://..."`, of `lengths` parts (`form`)."""
+    handle = uri[len(KAGGLE_SCHEME) :].strip("/")
+    if len(handle.split("/")) not in lengths:
+        raise ValueError(f"A Kaggle preset is {form}; got {uri!r}.")
+    return handle
+
+
+def import_client(module, action, install=None):
+    """The optional library `module`; a missing one names what needs it.
+
+    `install` is what to `pip install` (default `module`).
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ImportError(
+            f"{action} needs {module}: pip install {install or module}."
+        ) from error
+
+
 def download(uri):
     """The local folder of an `hf://` or `kaggle://` preset (downloaded).
 
@@ -153,32 +190,17 @@ def download(uri):
         ValueError: for a malformed URI.
     """
     if uri.startswith(HF_SCHEME):
-        repo_id = uri[len(HF_SCHEME) :].strip("/")
-        if len(repo_id.split("/")) != 2 or not all(repo_id.split("/")):
-            raise ValueError(
-                f"A Hugging Face preset is 'hf://owner/name'; got {uri!r}."
-            )
-        try:
-            import huggingface_hub
-        except ImportError as error:
-            raise ImportError(
-                f"Loading {uri!r} needs huggingface_hub: pip install "
-                "huggingface_hub."
-            ) from error
-        return huggingface_hub.snapshot_download(repo_id=repo_id)
+        repo_id, revision = hf_repo_id(uri)
+        hub = import_client("huggingface_hub", f"Loading {uri!r}")
+        revision = {"revision": revision} if revision else {}
+        return hub.snapshot_download(repo_id=repo_id, **revision)
     if uri.startswith(KAGGLE_SCHEME):
-        handle = uri[len(KAGGLE_SCHEME) :].strip("/")
-        if len(handle.split("/")) not in (4, 5):
-            raise ValueError(
-                "A Kaggle preset is 'kaggle://owner/model/framework/variant' "
-                f"(optionally '/version'); got {uri!r}."
-            )
-        try:
-            import kagglehub
-        except ImportError as error:
-            raise ImportError(
-                f"Loading {uri!r} needs kagglehub: pip install kagglehub."
-            ) from error
+        handle = kaggle_handle(
+            uri,
+            (4, 5),
+            "'kaggle://owner/model/framework/variant' (optionally '/version')",
+        )
+        kagglehub = import_client("kagglehub", f"Loading {uri!r}")
         return kagglehub.model_download(handle)
     raise ValueError(
         f"A preset URI starts with {HF_SCHEME!r} or {KAGGLE_SCHEME!r}; got "
@@ -558,33 +580,17 @@ def upload_preset(uri, folder):
     if not isinstance(uri, str):
         raise TypeError(f"`uri` must be a string, got {type(uri).__name__}.")
     if uri.startswith(HF_SCHEME):
-        repo_id = uri[len(HF_SCHEME) :].strip("/")
-        if len(repo_id.split("/")) != 2 or not all(repo_id.split("/")):
-            raise ValueError(
-                f"A Hugging Face preset is 'hf://owner/name'; got {uri!r}."
-            )
-        try:
-            import huggingface_hub
-        except ImportError as error:
-            raise ImportError(
-                "Uploading to the Hugging Face Hub needs huggingface_hub: "
-                "pip install huggingface_hub."
-            ) from error
-        huggingface_hub.create_repo(repo_id=repo_id, exist_ok=True)
-        huggingface_hub.upload_folder(repo_id=repo_id, folder_path=folder)
+        repo_id, _ = hf_repo_id(uri)
+        hub = import_client(
+            "huggingface_hub", "Uploading to the Hugging Face Hub"
+        )
+        hub.create_repo(repo_id=repo_id, exist_ok=True)
+        hub.upload_folder(repo_id=repo_id, folder_path=folder)
     elif uri.startswith(KAGGLE_SCHEME):
-        handle = uri[len(KAGGLE_SCHEME) :].strip("/")
-        if len(handle.split("/")) != 4:
-            raise ValueError(
-                "A Kaggle preset to upload is "
-                f"'kaggle://owner/model/framework/variant'; got {uri!r}."
-            )
-        try:
-            import kagglehub
-        except ImportError as error:
-            raise ImportError(
-                "Uploading to Kaggle needs kagglehub: pip install kagglehub."
-            ) from error
+        handle = kaggle_handle(
+            uri, (4,), "'kaggle://owner/model/framework/variant' to upload"
+        )
+        kagglehub = import_client("kagglehub", "Uploading to Kaggle")
         kagglehub.model_upload(handle, folder)
     else:
         raise ValueError(
