@@ -166,7 +166,7 @@ def test_ssd_time_step_limit_clips_dt():
     clipped(x)
     clipped.set_weights(free.get_weights())
     np.testing.assert_allclose(
-        to_numpy(clipped._step_size(x[..., -4:])),
+        to_numpy(clipped.step_size(x[..., -4:])),
         np.clip(dt, low, high),
         rtol=1e-5,
     )

@@ -234,7 +234,7 @@ class Mamba2Block(ResidualBlock):
             kernel = self.out_proj.kernel
             kernel.assign(kernel / ops.sqrt(float(self.num_layers)))
 
-    def _gated_norm(self, y, z):
+    def gated_norm(self, y, z):
         """RMSNorm(y * SiLU(z)) over groups of d_inner / ngroups, float32."""
         gated = y * ops.silu(ops.cast(z, "float32"))
         shape = tuple(ops.shape(gated))
@@ -259,7 +259,7 @@ class Mamba2Block(ResidualBlock):
             )
         else:
             y = self.mixer(ssd_inputs, mask=mask)
-        return self.out_proj(self._gated_norm(y, z))
+        return self.out_proj(self.gated_norm(y, z))
 
     # -- recurrent mode -------------------------------------------------------
 
@@ -273,7 +273,7 @@ class Mamba2Block(ResidualBlock):
         projected = self.in_proj(x_t)
         y, state = self.mixer.step(projected[:, self.d_inner :], state)
         z = projected[:, : self.d_inner]
-        return self.out_proj(self._gated_norm(y, z)), state
+        return self.out_proj(self.gated_norm(y, z)), state
 
     def get_config(self):
         config = super().get_config()

@@ -219,7 +219,7 @@ class SSD(SequenceLayer):
         C = ops.reshape(C, lead + (g, n))
         return x, B, C
 
-    def _step_size(self, dt_raw):
+    def step_size(self, dt_raw):
         """dt = softplus(dt_raw + dt_bias), clipped to `time_step_limit`."""
         dt = ops.softplus(ops.cast(dt_raw, "float32") + self.dt_bias)
         if self.time_step_limit != NO_TIME_STEP_LIMIT:
@@ -227,18 +227,45 @@ class SSD(SequenceLayer):
         return dt
 
     def call(self, inputs, mask=None):
+        return self.scan(inputs, mask)
+
+    def scan(self, inputs, mask=None, return_final_state=False):
+        """The mixer over a sequence, optionally with its final SSM state.
+
+        Args:
+            inputs: `(batch, length, channels)` in the input's layout.
+            mask: optional `(batch, length)` bools; padded steps leave the
+                state unchanged.
+            return_final_state: also return the SSM state after the last
+                step, `(batch, num_heads, headdim, d_state)`, the state
+                that `step` continues from (e.g. after a prompt).
+
+        Returns:
+            `y` of shape `(batch, length, d_inner)`, or `(y, ssm_state)`.
+        """
         inputs = self._cast_inputs(inputs)
         xbc = self.apply_mask(inputs[..., : self.conv_dim], mask)
         dt_raw = inputs[..., self.conv_dim :]
         xbc = ops.cast(ops.silu(self.conv(xbc)), "float32")
         xbc = self.apply_mask(xbc, mask)  # x = 0 at padded steps
         x, B, C = self._split(xbc)
-        dt = self.apply_mask(self._step_size(dt_raw), mask)  # state passes
+        dt = self.apply_mask(self.step_size(dt_raw), mask)  # state passes
         batch, length = ops.shape(x)[0], ops.shape(x)[1]
         heads = ops.reshape(x, (batch, length, self.num_heads, self.headdim))
-        y = ssd(heads, dt, self.A(), B, C, chunk_size=self.chunk_size)
+        y = ssd(
+            heads,
+            dt,
+            self.A(),
+            B,
+            C,
+            chunk_size=self.chunk_size,
+            return_final_state=return_final_state,
+        )
+        if return_final_state:
+            y, state = y
         y = y + heads * self.D_skip[:, None]
-        return ops.reshape(y, (batch, length, self.intermediate_dim))
+        y = ops.reshape(y, (batch, length, self.intermediate_dim))
+        return (y, state) if return_final_state else y
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.intermediate_dim,)
@@ -278,7 +305,7 @@ class SSD(SequenceLayer):
             self.conv, conv_state, inputs_t[:, : self.conv_dim]
         )
         x, B, C = self._split(ops.cast(ops.silu(xbc), "float32"))
-        dt = self._step_size(inputs_t[:, self.conv_dim :])
+        dt = self.step_size(inputs_t[:, self.conv_dim :])
         x = ops.reshape(x, (-1, self.num_heads, self.headdim))
         per_group = self.num_heads // self.ngroups
         B = ops.repeat(B, per_group, axis=1)  # (batch, heads, d_state)

@@ -5,8 +5,7 @@ from keras import ops
 
 from keras_ssm.layers.mamba2_block import Mamba2Block
 from keras_ssm.layers.mamba_block import MambaBlock
-from keras_ssm.models.causal_lm_state import DEFAULT_NORM_EPSILON
-from keras_ssm.models.causal_lm_state import NO_TIME_STEP_LIMIT
+from keras_ssm.layers.ssd import NO_TIME_STEP_LIMIT
 from keras_ssm.models.causal_lm_state import PREFILL
 from keras_ssm.utils.validation import check_bool
 from keras_ssm.utils.validation import check_choice
@@ -17,24 +16,15 @@ LM_BLOCK_TYPES = ("mamba", "mamba2")
 
 
 def _make_block(block_type, block_config, norm_epsilon, time_step_limit):
-    """One residual block; the epsilon and dt limit only when not default.
-
-    Blocks that predate these two arguments still build the default case.
-    """
-    config = dict(block_config)
-    if norm_epsilon != DEFAULT_NORM_EPSILON:
-        config["norm_epsilon"] = norm_epsilon
-    if block_type == "mamba2" and tuple(time_step_limit) != NO_TIME_STEP_LIMIT:
-        config["time_step_limit"] = tuple(time_step_limit)
-    cls = MambaBlock if block_type == "mamba" else Mamba2Block
-    try:
-        return cls(norm="rms", **config)
-    except TypeError as error:
-        raise ValueError(
-            f"This version of {cls.__name__} cannot express "
-            f"`norm_epsilon={norm_epsilon}` / `time_step_limit="
-            f"{tuple(time_step_limit)}` ({error})."
-        ) from None
+    """One pre-RMSNorm residual block of the checkpoint's architecture."""
+    if block_type == "mamba":
+        return MambaBlock(norm="rms", norm_epsilon=norm_epsilon, **block_config)
+    return Mamba2Block(
+        norm="rms",
+        norm_epsilon=norm_epsilon,
+        time_step_limit=tuple(time_step_limit),
+        **block_config,
+    )
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
@@ -85,7 +75,7 @@ class SSMCausalLMBackbone(keras.Model):
         num_layers,
         block_type="mamba",
         block_config=None,
-        norm_epsilon=DEFAULT_NORM_EPSILON,
+        norm_epsilon=1e-5,
         time_step_limit=NO_TIME_STEP_LIMIT,
         tie_word_embeddings=True,
         **kwargs,

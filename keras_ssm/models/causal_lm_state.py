@@ -14,26 +14,7 @@ unmasked step when the unmasked steps come first. `end` is that number of
 unmasked leading steps, the same for every row.
 """
 
-import math
-
 from keras import ops
-
-from keras_ssm.ops.ssd import ssd
-
-NO_TIME_STEP_LIMIT = (0.0, math.inf)
-DEFAULT_NORM_EPSILON = 1e-5
-
-
-def block_norm_epsilon(block):
-    """The epsilon of a block's gated norm (the blocks' default if unset)."""
-    epsilon = getattr(block, "norm_epsilon", None)
-    return DEFAULT_NORM_EPSILON if epsilon is None else epsilon
-
-
-def block_time_step_limit(block):
-    """A Mamba-2 block's `(low, high)` bounds on dt ((0, inf) if unset)."""
-    limit = getattr(block, "time_step_limit", None)
-    return NO_TIME_STEP_LIMIT if limit is None else tuple(limit)
 
 
 def _mask(x, mask):
@@ -87,57 +68,17 @@ def mamba_prefill(block, inputs, mask, end):
     return _mask(outputs, mask), (conv_state, ssm_state)
 
 
-def gated_rms_norm(y, z, scale, groups, epsilon):
-    """RMSNorm(y * SiLU(z)) over `groups` groups of channels, float32."""
-    gated = ops.cast(y, "float32") * ops.silu(ops.cast(z, "float32"))
-    shape = tuple(ops.shape(gated))
-    width = shape[-1] // groups
-    grouped = ops.reshape(gated, shape[:-1] + (groups, width))
-    mean_square = ops.mean(ops.square(grouped), axis=-1, keepdims=True)
-    grouped = grouped * ops.rsqrt(mean_square + epsilon)
-    return ops.reshape(grouped, shape) * ops.cast(scale, "float32")
-
-
 def mamba2_prefill(block, inputs, mask, end):
     """`Mamba2Block` over a sequence: `(outputs, (conv_state, ssm_state))`."""
-    mixer = block.mixer
-    d_inner, groups, n = block.d_inner, block.ngroups, block.d_state
-    heads, headdim = block.num_heads, block.headdim
     projected = block.in_proj(block.norm_layer(inputs))
-    xbc_end = 2 * d_inner + 2 * groups * n
-    z = projected[..., :d_inner]
-    xbc = _mask(projected[..., d_inner:xbc_end], mask)
-    dt_raw = projected[..., xbc_end:]
-    conv_state = conv_window(xbc, end, block.d_conv - 1)
-    xbc = _mask(ops.cast(ops.silu(mixer.conv(xbc)), "float32"), mask)
-    batch, length = ops.shape(xbc)[0], ops.shape(xbc)[1]
-    x = ops.reshape(xbc[..., :d_inner], (batch, length, heads, headdim))
-    B = ops.reshape(
-        xbc[..., d_inner : d_inner + groups * n], (batch, length, groups, n)
+    z = projected[..., : block.d_inner]
+    ssd_inputs = projected[..., block.d_inner :]
+    conv_inputs = _mask(ssd_inputs[..., : block.mixer.conv_dim], mask)
+    conv_state = conv_window(conv_inputs, end, block.d_conv - 1)
+    y, ssm_state = block.mixer.scan(
+        ssd_inputs, mask=mask, return_final_state=True
     )
-    C = ops.reshape(
-        xbc[..., d_inner + groups * n :], (batch, length, groups, n)
-    )
-    dt = ops.softplus(ops.cast(dt_raw, "float32") + mixer.dt_bias)
-    low, high = block_time_step_limit(block)
-    if (low, high) != NO_TIME_STEP_LIMIT:
-        dt = ops.clip(dt, low, high)
-    dt = _mask(dt, mask)
-    y, ssm_state = ssd(
-        x,
-        dt,
-        mixer.A(),
-        B,
-        C,
-        chunk_size=mixer.chunk_size,
-        return_final_state=True,
-    )
-    y = y + x * mixer.D_skip[:, None]
-    y = ops.reshape(y, (batch, length, d_inner))
-    normed = gated_rms_norm(
-        y, z, block.gate_norm_scale, groups, block_norm_epsilon(block)
-    )
-    outputs = inputs + block.out_proj(ops.cast(normed, block.compute_dtype))
+    outputs = inputs + block.out_proj(block.gated_norm(y, z))
     return _mask(outputs, mask), (conv_state, ssm_state)
 
 
