@@ -390,6 +390,15 @@ def test_prompt_longer_than_max_length(loaded):
         )
     with pytest.raises(ValueError, match="no preprocessor"):
         lm.generate("some text")
+    with pytest.raises(ValueError, match="holds no prompts"):
+        lm.generate({"token_ids": np.zeros((0, 4), "int32")})
+    with pytest.raises(ValueError, match="at least one token"):
+        lm.generate(
+            {
+                "token_ids": np.ones((2, 4), "int32"),
+                "padding_mask": np.array([[True] * 4, [False] * 4]),
+            }
+        )
 
 
 def test_backbone_config_round_trip():

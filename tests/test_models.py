@@ -242,6 +242,41 @@ def test_bad_arguments_are_refused_by_name():
         )
 
 
+def test_empty_batches_are_refused_by_name():
+    # Without the check, each backend fails with its own internal error
+    # (Keras's predict loop everywhere, the kernels on JAX).
+    models = {
+        "classifier": (
+            SSMClassifier(_backbone("s4d"), num_classes=10),
+            np.zeros((0, LENGTH), "int32"),
+        ),
+        "forecaster": (
+            SSMForecaster(_backbone("s4d", ids=False), LENGTH, horizon=2),
+            np.zeros((0, LENGTH, 3), "float32"),
+        ),
+        "baseline": (
+            TransformerForecaster(
+                input_size=LENGTH, horizon=2, num_inputs=3, hidden_dim=8
+            ),
+            np.zeros((0, LENGTH, 3), "float32"),
+        ),
+    }
+    for name, (model, empty) in models.items():
+        model.compile(loss="mse")
+        with pytest.raises(ValueError, match="`inputs` holds no examples"):
+            model(empty)
+        with pytest.raises(ValueError, match="`x` holds no examples"):
+            model.predict(empty, verbose=0)
+        with pytest.raises(ValueError, match="`x` holds no examples"):
+            model.predict_on_batch(empty)
+        with pytest.raises(ValueError, match="`x` holds no examples"):
+            model.evaluate(empty, np.zeros((0, 1)), verbose=0)
+        with pytest.raises(ValueError, match="`x` holds no examples"):
+            model.fit(empty, np.zeros((0, 1)), verbose=0)
+        one = np.zeros((1,) + empty.shape[1:], empty.dtype)
+        assert to_numpy(model.predict(one, verbose=0)).shape[0] == 1
+
+
 def test_classifier_accepts_mixed_precision():
     keras.config.set_dtype_policy("mixed_bfloat16")
     model = SSMClassifier(_backbone("s4d"), num_classes=10)

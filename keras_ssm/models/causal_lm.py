@@ -56,6 +56,11 @@ def _as_numpy_inputs(inputs):
             f"`padding_mask` of shape {mask.shape} does not match "
             f"`token_ids` of shape {token_ids.shape}."
         )
+    if token_ids.shape[0] == 0:
+        raise ValueError(
+            "`token_ids` holds no prompts: its batch dimension is 0 (shape "
+            f"{token_ids.shape}). Pass at least one prompt."
+        )
     lengths = mask.sum(axis=1)
     positions = np.arange(mask.shape[1])[None]
     if not np.array_equal(mask, positions < lengths[:, None]):

@@ -7,6 +7,28 @@ from keras_ssm.models.recipes import resolve_training
 from keras_ssm.models.recipes import training_recipe
 
 
+def check_not_empty(data, argument):
+    """Refuses arrays with a batch dimension of 0, naming the argument.
+
+    An empty batch otherwise fails deep inside each backend with a
+    different internal error (Keras's predict loop on every backend, the
+    layers' kernels on JAX). Datasets and generators are not inspected.
+
+    Args:
+        data: an array, or a nest (dict, list, tuple) of arrays.
+        argument: the argument's name, for the message.
+    """
+    for leaf in keras.tree.flatten(data):
+        shape = getattr(leaf, "shape", None)
+        if shape is None or len(shape) == 0 or shape[0] is None:
+            continue
+        if shape[0] == 0:
+            raise ValueError(
+                f"`{argument}` holds no examples: its batch dimension is 0 "
+                f"(shape {tuple(shape)}). Pass at least one example."
+            )
+
+
 class PresetModel(PresetMixin, keras.Model):
     """Base of the task models: presets, weights and compiled recipes.
 
@@ -27,9 +49,26 @@ class PresetModel(PresetMixin, keras.Model):
         """
         from keras_ssm.callbacks import default_callbacks
 
+        check_not_empty(kwargs.get("x", args[0] if args else None), "x")
         return super().fit(
             *args, callbacks=default_callbacks(callbacks), **kwargs
         )
+
+    def evaluate(self, x=None, *args, **kwargs):
+        check_not_empty(x, "x")
+        return super().evaluate(x, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        check_not_empty(x, "x")
+        return super().predict(x, *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        check_not_empty(x, "x")
+        return super().predict_on_batch(x)
+
+    def call(self, inputs, training=None, mask=None, **kwargs):
+        check_not_empty(inputs, "inputs")
+        return super().call(inputs, training=training, mask=mask, **kwargs)
 
     def compile_from_preset(
         self, preset, steps_per_epoch=None, epochs=None, **compile_kwargs
