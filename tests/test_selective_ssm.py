@@ -132,6 +132,36 @@ def test_step_matches_call_and_is_causal():
     )
 
 
+@pytest.mark.parametrize("method", PATHS)
+def test_scan_hands_on_the_state_that_step_continues_from(method):
+    # A prompt through the parallel form, then steps from its final state,
+    # equals the whole sequence through `call`; padded steps (mask False)
+    # leave the state as the last valid step left it.
+    layer = make_layer(scan_method=method, chunk_size=4)
+    x = random_inputs(length=9)
+    mask = np.ones((2, 6), bool)
+    mask[1, 4:] = False
+    y, state = layer.scan(x[:, :6], mask=mask, return_final_state=True)
+    whole = reference_selective_ssm(layer, x)
+    np.testing.assert_allclose(
+        to_numpy(y)[0], whole[0, :6], rtol=1e-4, atol=1e-5
+    )
+    assert np.all(to_numpy(y)[1, 4:] == 0)
+    shorter = reference_selective_ssm(
+        layer, np.concatenate([x[1:, :4], x[1:, 6:]], axis=1)
+    )
+    outputs = []
+    for t in range(6, 9):
+        y_t, state = layer.step(x[:, t], state)
+        outputs.append(to_numpy(y_t))
+    outputs = np.stack(outputs, axis=1)
+    np.testing.assert_allclose(outputs[0], whole[0, 6:], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(outputs[1], shorter[0, 4:], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        to_numpy(layer.scan(x, mask=None)), to_numpy(layer(x)), rtol=1e-6
+    )
+
+
 def test_dt_scale_multiplies_dt_at_call_and_construction():
     layer = make_layer()
     x = random_inputs()

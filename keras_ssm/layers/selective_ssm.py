@@ -280,32 +280,65 @@ class SelectiveSSM(SequenceLayer):
             x, lambda: self._selective(x, mask, dt_scale)
         )
 
-    def _selective(self, x, mask, dt_scale):
+    def scan(self, inputs, mask=None, dt_scale=None, return_final_state=False):
+        """The layer over a sequence, optionally with its final state.
+
+        Args:
+            inputs: `(batch, length, d_inner)`, length >= 1.
+            mask: optional `(batch, length)` bools; padded steps leave the
+                state unchanged (their dt is zeroed).
+            dt_scale: optional factor on dt (defaults to `self.dt_scale`).
+            return_final_state: also return the state after the last step,
+                `(batch, d_inner, d_state)` float32, the state that `step`
+                continues from (e.g. after a prompt).
+
+        Returns:
+            `y` of shape `(batch, length, d_inner)`, or `(y, state)`.
+        """
+        if not return_final_state:
+            return self(inputs, mask=mask, dt_scale=dt_scale)
+        x = self.apply_mask(self._cast_inputs(inputs), mask)
+        return self._selective(x, mask, dt_scale, return_final_state=True)
+
+    def _selective(self, x, mask, dt_scale, return_final_state=False):
         """The layer's output for masked inputs `x` of a nonzero length."""
         dt, B, C = self.selection(x, dt_scale)
         if mask is not None:
             dt = self.apply_mask(dt, mask)  # dt = 0: the state passes through
         u = ops.cast(x, "float32")
-        if self.scan_method in ("auto", "fused") and fused_scan_available(u):
-            y = self._fused_scan(u, dt, B, C)
+        fused = self.scan_method in ("auto", "fused") and fused_scan_available(
+            u
+        )
+        if fused:
+            y = self._fused_scan(u, dt, B, C, return_final_state)
         else:
             method = "auto" if self.scan_method == "fused" else self.scan_method
-            y = self._scan(u, dt, B, C, method)
-        y = ops.cast(y, self.compute_dtype)
-        return self.apply_mask(y, mask)
+            y = self._scan(u, dt, B, C, method, return_final_state)
+        y, state = y if return_final_state else (y, None)
+        y = self.apply_mask(ops.cast(y, self.compute_dtype), mask)
+        return (y, state) if return_final_state else y
 
-    def _scan(self, u, dt, B, C, method):
+    def _scan(self, u, dt, B, C, method, return_final_state=False):
         """y = C h + D u with h_t = exp(dt_t A) h_{t-1} + dt_t B_t u_t."""
         y = selective_scan(
-            u, dt, self.A(), B, C, method=method, chunk_size=self.chunk_size
+            u,
+            dt,
+            self.A(),
+            B,
+            C,
+            method=method,
+            chunk_size=self.chunk_size,
+            return_final_state=return_final_state,
         )
-        return y + u * self.D_skip
+        y, state = y if return_final_state else (y, None)
+        y = y + u * self.D_skip
+        return (y, state) if return_final_state else y
 
-    def _fused_scan(self, u, dt, B, C):
+    def _fused_scan(self, u, dt, B, C, return_final_state=False):
         """mamba_ssm's CUDA selective scan on (batch, channels, length)."""
         from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
 
-        y = selective_scan_fn(
+        out = selective_scan_fn(
             u.transpose(1, 2).contiguous(),
             dt.transpose(1, 2).contiguous(),
             self.A(),
@@ -313,8 +346,11 @@ class SelectiveSSM(SequenceLayer):
             C.transpose(1, 2).contiguous(),
             ops.convert_to_tensor(self.D_skip),
             delta_softplus=False,
+            return_last_state=return_final_state,
         )
-        return y.transpose(1, 2)
+        if return_final_state:
+            return out[0].transpose(1, 2), out[1].float()
+        return out.transpose(1, 2)
 
     # -- recurrent mode ------------------------------------------------------
 

@@ -35,22 +35,6 @@ def conv_window(conv_inputs, end, width):
     return ops.slice(padded, [zero, end, zero], [batch, width, channels])
 
 
-def selective_final_state(u, dt, A, B):
-    """The selective SSM's state after the last step, in closed form.
-
-    h_T = sum_t exp(A sum_{s > t} dt_s) dt_t B_t u_t, from the inputs `u`
-    and steps `dt` `(batch, length, d_inner)`, `A` `(d_inner, d_state)` and
-    `B` `(batch, length, d_state)`, all float32. The decay after each step
-    is summed from the end (a reverse cumulative sum), so long prompts lose
-    no precision to the difference of two large running sums.
-    """
-    inclusive = ops.flip(ops.cumsum(ops.flip(dt, axis=1), axis=1), axis=1)
-    after = inclusive - dt  # sum of dt over the steps after t
-    decay = ops.exp(after[..., None] * A)  # (batch, length, d_inner, N)
-    drive = (dt * u)[..., None] * B[:, :, None, :]
-    return ops.sum(decay * drive, axis=1)
-
-
 def mamba_prefill(block, inputs, mask, end):
     """`MambaBlock` over a sequence: `(outputs, (conv_state, ssm_state))`."""
     x = block.norm_layer(inputs)
@@ -58,12 +42,7 @@ def mamba_prefill(block, inputs, mask, end):
     x = _mask(x, mask)
     conv_state = conv_window(x, end, block.d_conv - 1)
     x = ops.silu(block.conv(x))
-    ssm = block.ssm
-    y = ssm(x, mask=mask)
-    dt, B, _ = ssm.selection(x)
-    dt = _mask(dt, mask)
-    u = _mask(ops.cast(x, "float32"), mask)
-    ssm_state = selective_final_state(u, dt, ssm.A(), B)
+    y, ssm_state = block.ssm.scan(x, mask=mask, return_final_state=True)
     outputs = inputs + block.out_proj(y * ops.silu(z))
     return _mask(outputs, mask), (conv_state, ssm_state)
 

@@ -83,7 +83,9 @@ def _check_shapes(u, dt, A, B, C):
             )
 
 
-def selective_scan(u, dt, A, B, C, method="auto", chunk_size=None):
+def selective_scan(
+    u, dt, A, B, C, method="auto", chunk_size=None, return_final_state=False
+):
     """y_t = C_t h_t with h_t = exp(dt_t A) h_{t-1} + dt_t B_t u_t, h_{-1} = 0.
 
     Everything runs in float32 whatever the input dtypes. The skip term
@@ -100,9 +102,12 @@ def selective_scan(u, dt, A, B, C, method="auto", chunk_size=None):
             method of `log_linear_recurrence`.
         chunk_size: steps per checkpointed chunk of `"streaming"` (default
             64) or per chunk of `"chunked"` (default ~sqrt(length)).
+        return_final_state: also return `h` after the last step,
+            `(batch, d_inner, d_state)`: the state a recurrent `step`
+            continues from (e.g. after a prompt).
 
     Returns:
-        `y` of shape `(batch, length, d_inner)`, float32.
+        `y` of shape `(batch, length, d_inner)`, float32, or `(y, h_last)`.
 
     Example:
 
@@ -122,18 +127,24 @@ def selective_scan(u, dt, A, B, C, method="auto", chunk_size=None):
         method = default_selective_method()
     if method == "streaming":
         if keras.backend.backend() == "jax":
-            return _streaming(u, dt, A, B, C, chunk_size or STREAM_CHUNK)
+            y, h_last = _streaming(u, dt, A, B, C, chunk_size or STREAM_CHUNK)
+            return (y, h_last) if return_final_state else y
         method = default_log_method()
     log_decay = dt[..., None] * A  # log exp(dt A): (b, l, d, n)
     drive = (dt * u)[..., None] * B[:, :, None, :]  # (b, l, d, n)
     h = log_linear_recurrence(
         log_decay, drive, method=method, chunk_size=chunk_size
     )
-    return ops.einsum("bldn,bln->bld", h, C)
+    y = ops.einsum("bldn,bln->bld", h, C)
+    return (y, h[:, -1]) if return_final_state else y
 
 
 def _streaming(u, dt, A, B, C, chunk):
-    """JAX: a scan over chunks of a checkpointed scan over steps."""
+    """JAX: a scan over chunks of a checkpointed scan over steps.
+
+    Returns `(y, h_last)`; steps padded to whole chunks have dt = 0, so the
+    state passes through them and `h_last` is the state after step L - 1.
+    """
     import jax
     import jax.numpy as jnp
 
@@ -151,8 +162,8 @@ def _streaming(u, dt, A, B, C, chunk):
         # give a length that JAX cannot prove equal to L after slicing.
         # Scan the steps directly; only gradients need the checkpoints.
         xs = tuple(jnp.moveaxis(x, 1, 0) for x in (u, dt, B, C))
-        _, ys = jax.lax.scan(one_step, h0, xs)
-        return jnp.moveaxis(ys, 0, 1)
+        h_last, ys = jax.lax.scan(one_step, h0, xs)
+        return jnp.moveaxis(ys, 0, 1), h_last
     chunk = max(1, min(chunk, length))
     pad = -length % chunk
     num_chunks = (length + pad) // chunk
@@ -169,6 +180,6 @@ def _streaming(u, dt, A, B, C, chunk):
         return jax.lax.scan(one_step, h, chunk_inputs)
 
     xs = tuple(time_major(x) for x in (u, dt, B, C))
-    _, ys = jax.lax.scan(one_chunk, h0, xs)
+    h_last, ys = jax.lax.scan(one_chunk, h0, xs)
     ys = ys.reshape((num_chunks * chunk,) + ys.shape[2:])[:length]
-    return jnp.moveaxis(ys, 0, 1)
+    return jnp.moveaxis(ys, 0, 1), h_last
