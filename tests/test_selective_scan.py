@@ -127,6 +127,17 @@ def test_auto_choice_per_backend():
 
         cpu = jax.default_backend() == "cpu"
         assert method == ("streaming" if cpu else default_log_method())
+    elif keras.backend.backend() == "torch":
+        import torch
+
+        from keras_ssm.ops.scan import on_accelerator
+
+        assert method == default_log_method()  # gradients on: materialised
+        with torch.no_grad():
+            inference = default_selective_method()
+        assert inference == (
+            default_log_method() if on_accelerator() else "streaming"
+        )
     else:
         assert method == default_log_method()
 

@@ -16,10 +16,15 @@ to compute it:
   pass keeps only the state at each chunk start, and the backward pass
   recomputes one chunk at a time, so memory is O(L / T + T) states instead
   of O(L). This is the CPU counterpart of mamba_ssm's fused CUDA kernel.
-  On other backends it falls back to `default_log_method()`: PyTorch pays
-  a Python-level op per step and was 1.5-5x slower this way than with the
-  materialised sequential scan; TensorFlow's `tf.scan` gradient is
-  quadratic in length.
+  On PyTorch it is a Python loop over steps that keeps only the
+  (batch, d_inner) outputs: with gradients it is 1.5-5x slower than the
+  materialised sequential scan (autograd stores every step anyway), but
+  without them (inference, prefill) it skips building, stacking and
+  reading (batch, length, d_inner, d_state) tensors, 3x faster at Mamba
+  130m's prefill shape (8 x 64 steps x 1536 channels x 16 states: 33 ms
+  against 104 ms per layer, 2-core CPU, PyTorch 2, no_grad). On
+  TensorFlow it falls back to `default_log_method()`: `tf.scan`'s gradient
+  is quadratic in length.
 
 Why streaming is the JAX CPU default: forward + backward of the scan, width
 d_inner = 128, d_state = 16, idle 2-core x86 CPU, JAX 0.10 (jit):
@@ -45,13 +50,20 @@ def default_selective_method():
     """The method `selective_scan` uses for `method="auto"`.
 
     `"streaming"` on JAX on the CPU (3-6x faster than the materialised
-    sequential scan, see the module docstring); elsewhere
-    `default_log_method()`: sequential on CPU PyTorch, log-space on
-    TensorFlow and on accelerators, where one loop step per time step costs
-    a kernel launch each.
+    sequential scan, see the module docstring), and on CPU PyTorch when
+    gradients are off (inference); elsewhere `default_log_method()`:
+    sequential on CPU PyTorch under autograd, log-space on TensorFlow and
+    on accelerators, where one loop step per time step costs a kernel
+    launch each.
     """
-    if keras.backend.backend() == "jax" and not on_accelerator():
+    backend = keras.backend.backend()
+    if backend == "jax" and not on_accelerator():
         return "streaming"
+    if backend == "torch" and not on_accelerator():
+        import torch
+
+        if not torch.is_grad_enabled():
+            return "streaming"
     return default_log_method()
 
 
@@ -129,6 +141,9 @@ def selective_scan(
         if keras.backend.backend() == "jax":
             y, h_last = _streaming(u, dt, A, B, C, chunk_size or STREAM_CHUNK)
             return (y, h_last) if return_final_state else y
+        if keras.backend.backend() == "torch":
+            y, h_last = _streaming_torch(u, dt, A, B, C)
+            return (y, h_last) if return_final_state else y
         method = default_log_method()
     log_decay = dt[..., None] * A  # log exp(dt A): (b, l, d, n)
     drive = (dt * u)[..., None] * B[:, :, None, :]  # (b, l, d, n)
@@ -137,6 +152,23 @@ def selective_scan(
     )
     y = ops.einsum("bldn,bln->bld", h, C)
     return (y, h[:, -1]) if return_final_state else y
+
+
+def _streaming_torch(u, dt, A, B, C):
+    """PyTorch: a Python loop over steps; only (batch, d_inner) outputs kept."""
+    import torch
+
+    h = torch.zeros(u.shape[:1] + A.shape, dtype=u.dtype, device=u.device)
+    ys = []
+    for u_t, dt_t, b_t, c_t in zip(
+        *(torch.unbind(x, 1) for x in (u, dt, B, C))
+    ):
+        h = (
+            torch.exp(dt_t[..., None] * A) * h
+            + (dt_t * u_t)[..., None] * b_t[:, None, :]
+        )
+        ys.append(torch.einsum("bdn,bn->bd", h, c_t))
+    return torch.stack(ys, 1), h
 
 
 def _streaming(u, dt, A, B, C, chunk):
