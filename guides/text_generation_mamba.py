@@ -10,8 +10,10 @@ Accelerator: None
 """
 ## Introduction
 
-The pretrained Mamba (`state-spaces/mamba-130m-hf` ... `mamba-2.8b-hf`) and
-Mamba-2 language models are published in the Hugging Face layout: a
+The pretrained Mamba (`state-spaces/mamba-130m-hf` ... `mamba-2.8b-hf`),
+Mamba-2 and Falcon-Mamba (`tiiuae/falcon-mamba-7b`, Mamba with an RMS norm
+on its selection) language models are published in the Hugging Face
+layout: a
 `config.json`, safetensors weights and a `tokenizer.json`.
 `keras_ssm.models.SSMCausalLM.from_preset` reads that layout, from a local
 folder or from `"hf://owner/name"`, and returns a Keras model that runs on
@@ -202,7 +204,7 @@ print("keras-ssm", keras_ssm.__version__)
 ## Conclusion
 
 * `SSMCausalLM.from_preset("hf://state-spaces/mamba-130m-hf")` (or a
-  Mamba-2 checkpoint with `model_type` "mamba2") loads pretrained weights
+  Mamba-2 or Falcon-Mamba checkpoint) loads pretrained weights
   without PyTorch and generates text on any backend.
 * Generation prefills the prompt with the parallel form and decodes with
   the recurrent `step`: memory does not grow with the number of tokens.

@@ -27,8 +27,15 @@ CORPUS = [
 ] * 4
 
 
-def _mamba(tie=True, **overrides):
-    config = transformers.MambaConfig(
+def _mamba(tie=True, falcon=False, **overrides):
+    if falcon:  # Mamba with weightless RMS norms on dt_low, B and C
+        config_class = transformers.FalconMambaConfig
+        model_class = transformers.FalconMambaForCausalLM
+        overrides = {"mixer_rms_eps": 1e-3, **overrides}
+    else:
+        config_class = transformers.MambaConfig
+        model_class = transformers.MambaForCausalLM
+    config = config_class(
         vocab_size=VOCAB,
         hidden_size=16,
         state_size=4,
@@ -42,7 +49,7 @@ def _mamba(tie=True, **overrides):
         bos_token_id=0,
         **overrides,
     )
-    return transformers.MambaForCausalLM(config)
+    return model_class(config)
 
 
 def _mamba2(groups=1, tie=True, **overrides):
@@ -69,6 +76,7 @@ def _mamba2(groups=1, tie=True, **overrides):
 MODELS = {
     "mamba_tied": lambda: _mamba(tie=True),
     "mamba_untied": lambda: _mamba(tie=False),
+    "falcon_mamba_tied": lambda: _mamba(tie=True, falcon=True),
     "mamba2_g1_tied": lambda: _mamba2(groups=1, tie=True),
     "mamba2_g2_untied": lambda: _mamba2(groups=2, tie=False),
 }
@@ -142,6 +150,9 @@ def test_logits_and_greedy_generate_match_transformers(
     _, model = checkpoints[name]
     lm = loaded[name]
     assert lm.preprocessor is None  # no tokenizer.json in the folder
+    if name.startswith("falcon"):
+        ssm = lm.backbone.blocks[0].ssm
+        assert ssm.selection_norm_epsilon == pytest.approx(1e-3)
     inputs = _padded(PROMPTS)
     logits = keras.ops.convert_to_numpy(lm(inputs))
     assert logits.shape == (3, 7, VOCAB)

@@ -24,6 +24,10 @@ def softplus(x):
     return np.logaddexp(0.0, x)
 
 
+def rms_normalize(v, epsilon):
+    return v / np.sqrt(np.mean(v**2, axis=-1, keepdims=True) + epsilon)
+
+
 def reference_selective_ssm(layer, x, dt_scale=None, mask=None):
     """y_t = C_t h_t + D x_t, h_t = exp(dt_t A) h_{t-1} + dt_t B_t x_t."""
     x = np.asarray(x, np.float64)
@@ -36,6 +40,9 @@ def reference_selective_ssm(layer, x, dt_scale=None, mask=None):
         proj[..., rank : rank + n],
         proj[..., rank + n :],
     )
+    if layer.selection_norm_epsilon is not None:  # Falcon-Mamba
+        eps = layer.selection_norm_epsilon
+        dt_low, B, C = (rms_normalize(v, eps) for v in (dt_low, B, C))
     dt = softplus(dt_low @ to_numpy(layer.dt_proj) + to_numpy(layer.dt_bias))
     dt = dt * (layer.dt_scale if dt_scale is None else dt_scale)
     if mask is not None:
@@ -98,6 +105,26 @@ def test_matches_float64_reference(method):
         rtol=1e-4,
         atol=1e-5,
     )
+
+
+def test_selection_norm_matches_float64_reference_and_steps():
+    # Falcon-Mamba's weightless RMS norm of dt_low, B and C.
+    layer = make_layer(selection_norm_epsilon=1e-3, dt_rank=3)
+    x = random_inputs()
+    y = to_numpy(layer(x))
+    np.testing.assert_allclose(
+        y, reference_selective_ssm(layer, x), rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(run_steps(layer, x), y, rtol=1e-4, atol=1e-5)
+    plain = make_layer(dt_rank=3)
+    plain.set_weights(layer.get_weights())
+    assert np.max(np.abs(to_numpy(plain(x)) - y)) > 1e-3  # the norm acts
+    config = layer.get_config()
+    assert config["selection_norm_epsilon"] == 1e-3
+    assert SelectiveSSM.from_config(config).selection_norm_epsilon == 1e-3
+    for bad in (0.0, -1.0, "1e-6", True):
+        with pytest.raises(Exception, match="selection_norm_epsilon"):
+            SelectiveSSM(selection_norm_epsilon=bad)
 
 
 def test_default_initialisation_follows_mamba():

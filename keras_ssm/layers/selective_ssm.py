@@ -116,7 +116,8 @@ class SelectiveSSM(SequenceLayer):
     on JAX on the CPU the streaming scan (discretisation and readout inside
     the loop body, no (batch, length, d_inner, d_state) tensor, gradient
     checkpointed per chunk of 64 steps); on PyTorch on the CPU the
-    sequential scan of the materialised exp(dt A) and dt B x; the log-space
+    sequential scan of the materialised exp(dt A) and dt B x under autograd
+    and the streaming loop without gradients (inference); the log-space
     parallel scan on TensorFlow (whose sequential scan grows quadratically
     with length) and on accelerators; on PyTorch + CUDA with `mamba_ssm`
     installed, its fused CUDA kernel. Every path trains under `model.fit`'s
@@ -136,6 +137,12 @@ class SelectiveSSM(SequenceLayer):
 
     A mask skips padded steps exactly: their dt is set to 0 (the state
     passes through unchanged) and their outputs are zeroed.
+
+    With `selection_norm_epsilon`, dt_low, B and C are each divided by
+    their root mean square (over their own last axis, plus the epsilon,
+    in float32, no learned scale) before use: the variant of Falcon-Mamba
+    (TII, 2024; `FalconMambaMixer` in transformers), which keeps the
+    selection's scale stable in deep stacks. Mamba itself has no such norm.
 
     Args:
         d_state: state size N per channel.
@@ -158,6 +165,9 @@ class SelectiveSSM(SequenceLayer):
             `mamba_simple.py`).
         kernel_regularizer: regularizer of the `x_proj` and `dt_proj`
             kernels.
+        selection_norm_epsilon: `None` (default, Mamba), or the epsilon of
+            the weightless RMS norm of dt_low, B and C (Falcon-Mamba's
+            `mixer_rms_eps`, 1e-6).
 
     Example:
 
@@ -179,10 +189,18 @@ class SelectiveSSM(SequenceLayer):
         chunk_size=None,
         kernel_initializer=None,
         kernel_regularizer=None,
+        selection_norm_epsilon=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.d_state = check_int("d_state", d_state, minimum=1)
+        self.selection_norm_epsilon = check_float(
+            "selection_norm_epsilon",
+            selection_norm_epsilon,
+            minimum=0.0,
+            min_open=True,
+            allow_none=True,
+        )
         self.dt_rank = check_dt_rank(dt_rank)
         dt_min, dt_max = check_dt_range(dt_min, dt_max)
         self.dt_min = dt_min
@@ -264,9 +282,18 @@ class SelectiveSSM(SequenceLayer):
         dt_low = proj[..., :rank]
         B = ops.cast(proj[..., rank : rank + n], "float32")
         C = ops.cast(proj[..., rank + n :], "float32")
+        if self.selection_norm_epsilon is not None:
+            dt_low = ops.cast(self._rms_normalize(dt_low), x.dtype)
+            B, C = self._rms_normalize(B), self._rms_normalize(C)
         dt = ops.matmul(dt_low, ops.cast(self.dt_proj, x.dtype))
         dt = ops.softplus(ops.cast(dt, "float32") + self.dt_bias)
         return dt * self._scale(dt_scale), B, C
+
+    def _rms_normalize(self, v):
+        """v / sqrt(mean(v^2) + eps) over the last axis, in float32."""
+        v = ops.cast(v, "float32")
+        mean_square = ops.mean(ops.square(v), axis=-1, keepdims=True)
+        return v * ops.rsqrt(mean_square + self.selection_norm_epsilon)
 
     def A(self):
         """The diagonal A = -exp(A_log), shape (d_inner, d_state)."""
@@ -399,6 +426,7 @@ class SelectiveSSM(SequenceLayer):
                 "kernel_regularizer": keras.regularizers.serialize(
                     self.kernel_regularizer
                 ),
+                "selection_norm_epsilon": self.selection_norm_epsilon,
             }
         )
         return config

@@ -1,7 +1,7 @@
 """Mamba and Mamba-2 checkpoints in the Hugging Face layout.
 
-A checkpoint folder holds `config.json` (with `model_type` "mamba" or
-"mamba2", the `transformers` configuration), the weights as
+A checkpoint folder holds `config.json` (with `model_type` "mamba",
+"falcon_mamba" or "mamba2", the `transformers` configuration), the weights as
 `model.safetensors` or as shards listed in `model.safetensors.index.json`,
 and optionally `tokenizer.json`. Weights are read with `safetensors.numpy`
 (no PyTorch), so that a JAX- or TensorFlow-only installation loads them.
@@ -18,7 +18,7 @@ from keras_ssm.models.preset_io import HF_SCHEME
 from keras_ssm.models.preset_io import hf_repo_id
 from keras_ssm.models.preset_io import import_client
 
-SUPPORTED_MODEL_TYPES = ("mamba", "mamba2")
+SUPPORTED_MODEL_TYPES = ("mamba", "mamba2", "falcon_mamba")
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -101,7 +101,8 @@ def backbone_config(config):
     """`SSMCausalLMBackbone` arguments from a `transformers` configuration.
 
     Raises:
-        ValueError: for a `model_type` other than "mamba" and "mamba2" or
+        ValueError: for a `model_type` other than "mamba", "falcon_mamba"
+            and "mamba2" or
             settings these blocks do not compute (a non-SiLU activation,
             LayerNorm instead of RMSNorm).
     """
@@ -131,7 +132,7 @@ def backbone_config(config):
         "conv_bias": bool(config.get("use_conv_bias", True)),
         "bias": bool(config.get("use_bias", False)),
     }
-    if model_type == "mamba":
+    if model_type in ("mamba", "falcon_mamba"):
         block["intermediate_dim"] = int(
             config.get("intermediate_size") or int(expand * hidden)
         )
@@ -139,6 +140,12 @@ def backbone_config(config):
         block["dt_rank"] = (
             math.ceil(hidden / 16) if rank == "auto" else int(rank)
         )
+        if model_type == "falcon_mamba":
+            # Falcon-Mamba is Mamba with a weightless RMS norm on dt_low,
+            # B and C (see `SelectiveSSM`'s `selection_norm_epsilon`).
+            block["selection_norm_epsilon"] = float(
+                config.get("mixer_rms_eps", 1e-6)
+            )
         return {**common, "block_type": "mamba", "block_config": block}
     if not config.get("rms_norm", True):
         raise ValueError(
