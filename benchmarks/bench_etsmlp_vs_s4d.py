@@ -123,6 +123,7 @@ def main(argv=None):
 
     import keras
 
+    from benchmarks.harness import output_path
     from benchmarks.harness import print_table
     from benchmarks.harness import scaling_exponent
     from benchmarks.harness import write_json
@@ -148,11 +149,8 @@ def main(argv=None):
                 [r["length"] for r in done], [r["seconds"] for r in done]
             )
     print("time ~ length^p:", {k: round(v, 2) for k, v in exponents.items()})
-    output = args.output or os.path.join(
-        ROOT, "benchmarks", "results", f"etsmlp_vs_s4d_{backend}.json"
-    )
     write_json(
-        output,
+        output_path(args.output, "etsmlp_vs_s4d"),
         {
             "batch": args.batch,
             "d_model": args.d_model,

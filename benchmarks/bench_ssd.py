@@ -46,8 +46,8 @@ def make_inputs(batch, length, heads, headdim, d_state, seed=0):
     return [a.astype("float32") for a in arrays]
 
 
-def loss_and_grad_step(chunk_size):
-    """A callable (*inputs) running sum(ssd(...)^2) and its gradients."""
+def ssd_loss(chunk_size):
+    """mean(y^2) of `ssd(x, dt, A, B, C)` at `chunk_size`, as a function."""
     import keras
 
     from keras_ssm.ops.ssd import ssd
@@ -56,42 +56,14 @@ def loss_and_grad_step(chunk_size):
         y = ssd(*inputs, chunk_size=chunk_size)
         return keras.ops.mean(keras.ops.square(y))
 
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        grad_fn = jax.jit(jax.value_and_grad(loss_fn, tuple(range(5))))
-
-        def run(*inputs):
-            jax.block_until_ready(grad_fn(*inputs))
-
-        return run
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        @tf.function
-        def tf_step(*inputs):
-            with tf.GradientTape() as tape:
-                tape.watch(inputs)
-                loss = loss_fn(*inputs)
-            return loss, tape.gradient(loss, inputs)
-
-        def run(*inputs):
-            _ = [g.numpy() for g in tf_step(*inputs)[1]]
-
-        return run
-
-    def run(*inputs):
-        inputs = [x.detach().requires_grad_(True) for x in inputs]
-        loss_fn(*inputs).backward()
-
-    return run
+    return loss_fn
 
 
 def measure(args):
     """One row per (length, chunk size): median seconds of a step."""
     import keras
 
+    from benchmarks.harness import loss_and_grad_step
     from benchmarks.harness import time_call
 
     rows = []
@@ -103,7 +75,7 @@ def measure(args):
             )
         ]
         for chunk in args.chunks:
-            run = loss_and_grad_step(chunk)
+            run = loss_and_grad_step(ssd_loss(chunk))
             seconds = time_call(lambda: run(*inputs), repeats=args.repeats)
             rows.append({"length": length, "chunk": chunk, "seconds": seconds})
             print(rows[-1], flush=True)
@@ -138,6 +110,7 @@ def main(argv=None):
     import keras
 
     from benchmarks.harness import device_name
+    from benchmarks.harness import output_path
     from benchmarks.harness import print_table
     from benchmarks.harness import write_json
 
@@ -146,11 +119,8 @@ def main(argv=None):
     print(f"backend={backend} device={device_name()}")
     rows = measure(args)
     print_table(rows, ["length", "chunk", "seconds"])
-    output = args.output or os.path.join(
-        ROOT, "benchmarks", "results", f"ssd_{backend}.json"
-    )
     write_json(
-        output,
+        output_path(args.output, "ssd"),
         {
             "shape": {
                 "batch": args.batch,

@@ -104,6 +104,63 @@ def make_train_step(layer, inputs):
     return run
 
 
+def loss_and_grad_step(loss_fn, jit_compile=None):
+    """`run(*inputs)`: `loss_fn(*inputs)` and its gradients, compiled.
+
+    The gradients are taken with respect to every input, compiled the way
+    training compiles on this backend (JAX `jit`, TensorFlow `tf.function`,
+    PyTorch eager); `run` blocks until they are computed.
+
+    Args:
+        loss_fn: a function of backend tensors returning a scalar.
+        jit_compile: TensorFlow's `jit_compile` (XLA); other backends
+            ignore it.
+
+    Returns:
+        `run(*inputs)` -> the loss as a Python float.
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        grad_fn = None
+
+        def run(*inputs):
+            nonlocal grad_fn
+            if grad_fn is None:  # one gradient per input
+                argnums = tuple(range(len(inputs)))
+                grad_fn = jax.jit(jax.value_and_grad(loss_fn, argnums))
+            loss, grads = grad_fn(*inputs)
+            jax.block_until_ready(grads)
+            return float(loss)
+
+        return run
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function(jit_compile=jit_compile)
+        def tf_step(*inputs):
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                loss = loss_fn(*inputs)
+            return loss, tape.gradient(loss, inputs)
+
+        def run(*inputs):
+            loss, grads = tf_step(*inputs)
+            _ = [g.numpy() for g in grads]
+            return float(loss)
+
+        return run
+
+    def run(*inputs):
+        inputs = [x.detach().requires_grad_(True) for x in inputs]
+        loss = loss_fn(*inputs)
+        loss.backward()
+        return float(loss)
+
+    return run
+
+
 def time_call(fn, repeats=3, warmup=1):
     """Median wall time of `fn()` in seconds after `warmup` calls."""
     for _ in range(warmup):

@@ -350,6 +350,7 @@ def main(argv=None):
     import keras
 
     from benchmarks.harness import device_name
+    from benchmarks.harness import output_path
     from benchmarks.harness import print_table
     from benchmarks.harness import write_json
 
@@ -375,11 +376,8 @@ def main(argv=None):
             fits,
             ["model", "batch", "lengths", "time_exponent", "memory_exponent"],
         )
-    output = args.output or os.path.join(
-        ROOT, "benchmarks", "results", f"run_{backend}.json"
-    )
     write_json(
-        output,
+        output_path(args.output, "run"),
         {
             "d_model": args.d_model,
             "quick": args.quick,

@@ -519,14 +519,7 @@ def draw(figure, result):
 
 
 def main(argv=None):
-    argv = common.start(argv)
-    args = common.parse_args(
-        NAME,
-        "Frequency bias of S4D: denoising per band, and sequential "
-        "Fashion-MNIST with and without tuning.",
-        argv,
-        add_arguments,
-    )
+    argv, args = common.start(argv, NAME, __doc__, add_arguments)
     for option in ("steps", "eval_every", "fmnist_train", "fmnist_test"):
         value = getattr(args, option)
         if value is not None and value < 1:
