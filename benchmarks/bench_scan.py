@@ -28,7 +28,6 @@ Prints a table and writes `benchmarks/results/scan_<backend>.json`
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -114,11 +113,9 @@ def worker(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--lengths", type=int, nargs="+", default=[512, 1024, 2048, 4096, 8192]
-    )
-    parser.add_argument("--batch", type=int, default=2)
+    from benchmarks.harness import sweep_parser
+
+    parser = sweep_parser(__doc__, [512, 1024, 2048, 4096, 8192], batch=2)
     parser.add_argument(
         "--channels",
         type=int,
@@ -138,7 +135,6 @@ def main(argv=None):
         help="default: every method of the op",
     )
     parser.add_argument("--chunk-size", type=int, default=None)
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
         "--max-seconds",
         type=float,
@@ -150,7 +146,6 @@ def main(argv=None):
         action="store_true",
         help="TensorFlow only: also time the methods under jit_compile=True",
     )
-    parser.add_argument("--output", default=None)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--method", help=argparse.SUPPRESS)
     parser.add_argument("--jit-compile", action="store_true", help="")
@@ -162,6 +157,7 @@ def main(argv=None):
 
     from benchmarks.harness import output_path
     from benchmarks.harness import print_table
+    from benchmarks.harness import run_worker
     from benchmarks.harness import scaling_exponent
     from benchmarks.harness import write_json
 
@@ -186,16 +182,9 @@ def main(argv=None):
         if xla:
             command += ["--jit-compile"]
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-        result = subprocess.run(
-            command, env=env, capture_output=True, text=True
-        )
-        found = [
-            json.loads(line[4:])
-            for line in result.stdout.splitlines()
-            if line.startswith("ROW ")
-        ]
+        found, _, error = run_worker(command, env, prefix="ROW ")
         if not found:
-            found = [{"method": method, "error": result.stderr[-300:]}]
+            found = [{"method": method, "error": error}]
         rows.extend(found)
 
     sequential = {

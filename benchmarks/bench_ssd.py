@@ -20,7 +20,6 @@ block-level comparison (Mamba-2 against Mamba and S4D blocks at equal
 width, 1k..16k steps) is `benchmarks/run.py --models mamba2,mamba,s4d`.
 """
 
-import argparse
 import os
 import sys
 
@@ -83,18 +82,16 @@ def measure(args):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lengths", type=int, nargs="+", default=[2048])
+    from benchmarks.harness import sweep_parser
+
+    parser = sweep_parser(__doc__, [2048], batch=2)
     parser.add_argument(
         "--chunks", type=int, nargs="+", default=[32, 64, 128, 256]
     )
-    parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--headdim", type=int, default=32)
     parser.add_argument("--d-state", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--output", default=None, help="JSON path")
     args = parser.parse_args(argv)
     if args.quick:
         for key, value in QUICK.items():

@@ -5,9 +5,12 @@ backend, prints a table and writes JSON. Numbers from one run are comparable
 with each other; ratios between runs on different days are not.
 """
 
+import argparse
+import json
 import os
 import platform
 import resource
+import subprocess
 import time
 
 import keras
@@ -15,6 +18,35 @@ import numpy as np
 
 # The one log-log slope of the project, under the name the benchmarks use.
 from applications.common.scaling import scaling_exponent  # noqa: F401
+
+# The lengths of the full sweeps: 1k to 16k steps.
+LENGTHS = (1024, 2048, 4096, 8192, 16384)
+
+
+def sweep_parser(doc, lengths, batch):
+    """The options of a sweep over lengths, for a script to add its own to.
+
+    `--lengths` (several), `--batch`, `--repeats` (timed calls, default 3)
+    and `--output` (see `output_path`).
+
+    Args:
+        doc: the script's docstring; its first line is the description.
+        lengths: the default of `--lengths`.
+        batch: the default of `--batch`.
+
+    Returns:
+        An `argparse.ArgumentParser`.
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--lengths", type=int, nargs="+", default=list(lengths))
+    parser.add_argument("--batch", type=int, default=batch)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="JSON path (default benchmarks/results/<name>_<backend>.json)",
+    )
+    return parser
 
 
 def device_name():
@@ -171,6 +203,39 @@ def time_call(fn, repeats=3, warmup=1):
         fn()
         times.append(time.perf_counter() - start)
     return float(np.median(times))
+
+
+def run_worker(command, env, prefix="", timeout=None):
+    """Runs a worker process and reads the JSON rows it printed.
+
+    Args:
+        command: the worker's command line.
+        env: its environment.
+        prefix: what starts each row's line (the JSON object follows).
+        timeout: seconds before the worker is stopped (None: no limit);
+            the rows printed until then are kept.
+
+    Returns:
+        `(rows, failed, error)`: the rows, whether the worker failed or
+        timed out, and the end of its standard error (or "sweep timed
+        out").
+    """
+    try:
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=timeout
+        )
+        stdout, failed, error = done.stdout, done.returncode != 0, done.stderr
+    except subprocess.TimeoutExpired as expired:
+        stdout = expired.stdout or b""
+        if isinstance(stdout, bytes):
+            stdout = stdout.decode()
+        failed, error = True, "sweep timed out"
+    rows = [
+        json.loads(line[len(prefix) :])
+        for line in stdout.splitlines()
+        if line.startswith(prefix + "{")
+    ]
+    return rows, failed, error[-300:]
 
 
 def print_table(rows, columns):
