@@ -96,6 +96,24 @@ def add_jobs_argument(parser):
     )
 
 
+def add_task_arguments(parser, tasks, horizons):
+    """`--tasks` (default all of `tasks`) and `--horizons` (of ETTh1)."""
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        choices=tasks,
+        default=list(tasks),
+        help="Tasks to run (default both).",
+    )
+    parser.add_argument(
+        "--horizons",
+        type=int,
+        nargs="+",
+        default=None,
+        help=f"ETTh1 horizons (default {horizons}).",
+    )
+
+
 def start(argv, name, doc, add_arguments=None):
     """Selects the backend before Keras is imported, then parses `argv`.
 
@@ -358,6 +376,17 @@ def write_outputs(output_dir, title, result, tables, plot):
     finally:
         plt.close(figure)
     return paths
+
+
+def finish(args, title, result, tables, plot):
+    """`write_outputs` into `args.output_dir`, then says where.
+
+    Returns:
+        `result`.
+    """
+    write_outputs(args.output_dir, title, result, tables, plot)
+    print(f"Results written to {args.output_dir}")
+    return result
 
 
 def small_listops(model_name):

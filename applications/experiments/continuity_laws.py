@@ -396,11 +396,7 @@ def main(argv=None):
         axes.set_xlabel("sampling rate (fraction of training rate)")
         axes.set_ylabel("test accuracy")
 
-    common.write_outputs(
-        args.output_dir, "Continuity laws", result, tables, plot
-    )
-    print(f"Results written to {args.output_dir}")
-    return result
+    return common.finish(args, "Continuity laws", result, tables, plot)
 
 
 if __name__ == "__main__":

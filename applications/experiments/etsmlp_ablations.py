@@ -223,8 +223,8 @@ def main(argv=None):
             axes.set_xlabel("test accuracy")
             axes.tick_params(axis="y", labelsize=7)
 
-    common.write_outputs(
-        args.output_dir,
+    return common.finish(
+        args,
         "ETSMLP: equal-size comparison, ablations and initialisations",
         result,
         [
@@ -243,8 +243,6 @@ def main(argv=None):
         ],
         plot,
     )
-    print(f"Results written to {args.output_dir}")
-    return result
 
 
 if __name__ == "__main__":

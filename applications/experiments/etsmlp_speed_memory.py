@@ -525,8 +525,8 @@ def main(argv=None):
             axes.set_ylabel(label)
             axes.legend()
 
-    common.write_outputs(
-        args.output_dir,
+    return common.finish(
+        args,
         "ETSMLP, S4D and Transformer: training speed and memory against length",
         result,
         [
@@ -559,8 +559,6 @@ def main(argv=None):
         ],
         plot,
     )
-    print(f"Results written to {args.output_dir}")
-    return result
 
 
 def _fmt(value):

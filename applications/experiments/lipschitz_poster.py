@@ -123,20 +123,7 @@ LISTOPS_VARIANTS = ("S4", "S4 + Emb", "S4 + Emb + Lip")
 
 
 def add_arguments(parser):
-    parser.add_argument(
-        "--tasks",
-        nargs="+",
-        choices=TASKS,
-        default=list(TASKS),
-        help="Tasks to run (default both).",
-    )
-    parser.add_argument(
-        "--horizons",
-        type=int,
-        nargs="+",
-        default=None,
-        help=f"ETTh1 horizons (default {HORIZONS}).",
-    )
+    common.add_task_arguments(parser, TASKS, HORIZONS)
     parser.add_argument(
         "--models",
         nargs="+",

@@ -88,26 +88,13 @@ PROTOCOL_DIFFERENCES = (
 
 
 def add_arguments(parser):
-    parser.add_argument(
-        "--tasks",
-        nargs="+",
-        choices=TASKS,
-        default=list(TASKS),
-        help="Tasks to run (default both).",
-    )
+    common.add_task_arguments(parser, TASKS, HORIZONS)
     parser.add_argument(
         "--grid",
         type=float,
         nargs="+",
         default=None,
         help=f"Magnitudes of lambda to choose from (default {GRID}).",
-    )
-    parser.add_argument(
-        "--horizons",
-        type=int,
-        nargs="+",
-        default=None,
-        help=f"ETTh1 horizons (default {HORIZONS}).",
     )
     common.add_jobs_argument(parser)
 

@@ -185,8 +185,8 @@ def main(argv=None):
         axes.set_ylabel("test accuracy (mean +- std over seeds)")
         axes.set_title("Generated ListOps, equal time budget")
 
-    common.write_outputs(
-        args.output_dir,
+    return common.finish(
+        args,
         "ListOps main job",
         result,
         [
@@ -198,8 +198,6 @@ def main(argv=None):
         ],
         plot,
     )
-    print(f"Results written to {args.output_dir}")
-    return result
 
 
 if __name__ == "__main__":
