@@ -49,6 +49,7 @@ import time
 
 import numpy as np
 
+from applications.common.fitting import fit
 from applications.experiments import common
 
 NAME = "lipschitz_poster"
@@ -265,13 +266,15 @@ def etth1_train(model_name, lam, eps, seed, setup, normalization="none"):
         loss="mse",
         metrics=["mse", "mae"],
     )
-    history = model.fit(
+    history, _ = fit(
+        model,
         windows,
         validation_data=setup["val"],
         epochs=training["epochs"],
         steps_per_epoch=training["steps_per_epoch"],
         callbacks=callbacks,
         verbose=0,
+        stop_on_nan=False,
     )
     scores = {}
     for split in ("val", "test"):
@@ -296,7 +299,7 @@ def etth1_train(model_name, lam, eps, seed, setup, normalization="none"):
         "lambda": lam,
         "eps": eps,
         "seed": seed,
-        "epochs_run": len(history.history["loss"]),
+        "epochs_run": len(history["loss"]),
         **scores,
     }
     run["diverged"] = not common.finite(run["val_mse"], run["test_mse"])

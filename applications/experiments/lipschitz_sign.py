@@ -44,6 +44,7 @@ import time
 
 import numpy as np
 
+from applications.common.fitting import fit
 from applications.experiments import common
 from applications.experiments import lipschitz_poster
 
@@ -293,11 +294,13 @@ def etth1_train(model_name, weight, seed, setup):
     model.compile_from_preset(
         training, steps_per_epoch=training["steps_per_epoch"]
     )
-    model.fit(
+    fit(
+        model,
         windows,
         epochs=training["epochs"],
         steps_per_epoch=training["steps_per_epoch"],
         verbose=0,
+        stop_on_nan=False,
     )
     # The metrics exclude the penalty that `loss` includes.
     scores = {}
