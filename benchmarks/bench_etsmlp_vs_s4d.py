@@ -20,7 +20,6 @@ Usage:
 Prints a table and writes `benchmarks/results/etsmlp_vs_s4d_<backend>.json`.
 """
 
-import argparse
 import os
 import sys
 
@@ -97,32 +96,27 @@ def add_ratios(rows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--lengths",
-        type=int,
-        nargs="+",
-        default=[1024, 2048, 4096, 8192, 16384],
-    )
-    parser.add_argument("--batch", type=int, default=8)
+    from benchmarks.harness import LENGTHS
+    from benchmarks.harness import sweep_parser
+
+    parser = sweep_parser(__doc__, LENGTHS, batch=8)
     parser.add_argument("--d-model", type=int, default=256)
     parser.add_argument(
         "--hidden-dim", type=int, default=None, help="ETSMLP (default d_model)"
     )
     parser.add_argument("--d-state", type=int, default=64, help="S4D state")
     parser.add_argument("--models", nargs="+", default=list(MODELS))
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
         "--max-seconds",
         type=float,
         default=60.0,
         help="stop a model's sweep once one step takes this long",
     )
-    parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
 
     import keras
 
+    from benchmarks.harness import output_path
     from benchmarks.harness import print_table
     from benchmarks.harness import scaling_exponent
     from benchmarks.harness import write_json
@@ -148,11 +142,8 @@ def main(argv=None):
                 [r["length"] for r in done], [r["seconds"] for r in done]
             )
     print("time ~ length^p:", {k: round(v, 2) for k, v in exponents.items()})
-    output = args.output or os.path.join(
-        ROOT, "benchmarks", "results", f"etsmlp_vs_s4d_{backend}.json"
-    )
     write_json(
-        output,
+        output_path(args.output, "etsmlp_vs_s4d"),
         {
             "batch": args.batch,
             "d_model": args.d_model,

@@ -10,7 +10,6 @@ Prints a table and writes `benchmarks/results/s4d_<backend>.json`.
 process, so the ratio is measured under the same load.
 """
 
-import argparse
 import math
 import os
 import sys
@@ -62,19 +61,10 @@ def plain_torch_step(batch, length, channels, d_state):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--lengths",
-        type=int,
-        nargs="+",
-        default=[1024, 2048, 4096, 8192, 16384],
-    )
-    parser.add_argument("--batch", type=int, default=8)
+    parser = harness.sweep_parser(__doc__, harness.LENGTHS, batch=8)
     parser.add_argument("--channels", type=int, default=256)
     parser.add_argument("--d-state", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--plain-torch", action="store_true")
-    parser.add_argument("--output", default=None)
     args = parser.parse_args()
     rows = []
     for length in args.lengths:

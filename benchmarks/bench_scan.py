@@ -28,7 +28,6 @@ Prints a table and writes `benchmarks/results/scan_<backend>.json`
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -78,63 +77,18 @@ def _inputs(op, shape, d_state, rng):
     return np.log(rng.uniform(0.9, 1.0, shape)), rng.normal(size=shape)
 
 
-def _loss_and_grad_fn(loss_fn, jit_compile):
-    """A callable (*inputs) -> loss that also computes the gradients."""
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        grad_fn = None
-
-        def run(*inputs):
-            nonlocal grad_fn
-            if grad_fn is None:
-                argnums = tuple(range(len(inputs)))
-                grad_fn = jax.jit(jax.value_and_grad(loss_fn, argnums))
-            loss, grads = grad_fn(*inputs)
-            jax.block_until_ready(grads)
-            return float(loss)
-
-        return run
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        @tf.function(jit_compile=jit_compile)
-        def tf_step(*inputs):
-            with tf.GradientTape() as tape:
-                tape.watch(inputs)
-                loss = loss_fn(*inputs)
-            return loss, tape.gradient(loss, inputs)
-
-        def run(*inputs):
-            loss, grads = tf_step(*inputs)
-            _ = [g.numpy() for g in grads]
-            return float(loss)
-
-        return run
-
-    def run(*inputs):
-        inputs = [x.detach().requires_grad_(True) for x in inputs]
-        loss = loss_fn(*inputs)
-        loss.backward()
-        return float(loss)
-
-    return run
-
-
 def worker(args):
     """Times one method over all lengths in this process; prints JSON rows."""
     import keras
 
+    from benchmarks.harness import loss_and_grad_step
     from benchmarks.harness import peak_host_memory_mb
     from benchmarks.harness import time_call
 
     rng = np.random.default_rng(0)
     base_mb = peak_host_memory_mb()
     loss_fn = _scan_loss(args.op, args.method, args.chunk_size)
-    run = _loss_and_grad_fn(loss_fn, args.jit_compile)
+    run = loss_and_grad_step(loss_fn, args.jit_compile)
     for length in args.lengths:
         shape = (args.batch, length, args.channels)
         inputs = [
@@ -159,11 +113,9 @@ def worker(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--lengths", type=int, nargs="+", default=[512, 1024, 2048, 4096, 8192]
-    )
-    parser.add_argument("--batch", type=int, default=2)
+    from benchmarks.harness import sweep_parser
+
+    parser = sweep_parser(__doc__, [512, 1024, 2048, 4096, 8192], batch=2)
     parser.add_argument(
         "--channels",
         type=int,
@@ -183,7 +135,6 @@ def main(argv=None):
         help="default: every method of the op",
     )
     parser.add_argument("--chunk-size", type=int, default=None)
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
         "--max-seconds",
         type=float,
@@ -195,7 +146,6 @@ def main(argv=None):
         action="store_true",
         help="TensorFlow only: also time the methods under jit_compile=True",
     )
-    parser.add_argument("--output", default=None)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--method", help=argparse.SUPPRESS)
     parser.add_argument("--jit-compile", action="store_true", help="")
@@ -205,7 +155,9 @@ def main(argv=None):
 
     import keras
 
+    from benchmarks.harness import output_path
     from benchmarks.harness import print_table
+    from benchmarks.harness import run_worker
     from benchmarks.harness import scaling_exponent
     from benchmarks.harness import write_json
 
@@ -230,16 +182,9 @@ def main(argv=None):
         if xla:
             command += ["--jit-compile"]
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-        result = subprocess.run(
-            command, env=env, capture_output=True, text=True
-        )
-        found = [
-            json.loads(line[4:])
-            for line in result.stdout.splitlines()
-            if line.startswith("ROW ")
-        ]
+        found, _, error = run_worker(command, env, prefix="ROW ")
         if not found:
-            found = [{"method": method, "error": result.stderr[-300:]}]
+            found = [{"method": method, "error": error}]
         rows.extend(found)
 
     sequential = {
@@ -277,15 +222,9 @@ def main(argv=None):
     for row in rows:
         if row.get("error"):
             print(f"{row['method']} L={row.get('length')}: {row['error']}")
-    output = args.output or os.path.join(
-        ROOT,
-        "benchmarks",
-        "results",
-        ("selective_" if args.op == "selective" else "")
-        + f"scan_{backend}.json",
-    )
+    stem = "selective_scan" if args.op == "selective" else "scan"
     write_json(
-        output,
+        output_path(args.output, stem),
         {
             "benchmark": title,
             "batch": args.batch,

@@ -20,7 +20,6 @@ block-level comparison (Mamba-2 against Mamba and S4D blocks at equal
 width, 1k..16k steps) is `benchmarks/run.py --models mamba2,mamba,s4d`.
 """
 
-import argparse
 import os
 import sys
 
@@ -46,8 +45,8 @@ def make_inputs(batch, length, heads, headdim, d_state, seed=0):
     return [a.astype("float32") for a in arrays]
 
 
-def loss_and_grad_step(chunk_size):
-    """A callable (*inputs) running sum(ssd(...)^2) and its gradients."""
+def ssd_loss(chunk_size):
+    """mean(y^2) of `ssd(x, dt, A, B, C)` at `chunk_size`, as a function."""
     import keras
 
     from keras_ssm.ops.ssd import ssd
@@ -56,42 +55,14 @@ def loss_and_grad_step(chunk_size):
         y = ssd(*inputs, chunk_size=chunk_size)
         return keras.ops.mean(keras.ops.square(y))
 
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        grad_fn = jax.jit(jax.value_and_grad(loss_fn, tuple(range(5))))
-
-        def run(*inputs):
-            jax.block_until_ready(grad_fn(*inputs))
-
-        return run
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        @tf.function
-        def tf_step(*inputs):
-            with tf.GradientTape() as tape:
-                tape.watch(inputs)
-                loss = loss_fn(*inputs)
-            return loss, tape.gradient(loss, inputs)
-
-        def run(*inputs):
-            _ = [g.numpy() for g in tf_step(*inputs)[1]]
-
-        return run
-
-    def run(*inputs):
-        inputs = [x.detach().requires_grad_(True) for x in inputs]
-        loss_fn(*inputs).backward()
-
-    return run
+    return loss_fn
 
 
 def measure(args):
     """One row per (length, chunk size): median seconds of a step."""
     import keras
 
+    from benchmarks.harness import loss_and_grad_step
     from benchmarks.harness import time_call
 
     rows = []
@@ -103,7 +74,7 @@ def measure(args):
             )
         ]
         for chunk in args.chunks:
-            run = loss_and_grad_step(chunk)
+            run = loss_and_grad_step(ssd_loss(chunk))
             seconds = time_call(lambda: run(*inputs), repeats=args.repeats)
             rows.append({"length": length, "chunk": chunk, "seconds": seconds})
             print(rows[-1], flush=True)
@@ -111,18 +82,16 @@ def measure(args):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lengths", type=int, nargs="+", default=[2048])
+    from benchmarks.harness import sweep_parser
+
+    parser = sweep_parser(__doc__, [2048], batch=2)
     parser.add_argument(
         "--chunks", type=int, nargs="+", default=[32, 64, 128, 256]
     )
-    parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--headdim", type=int, default=32)
     parser.add_argument("--d-state", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--output", default=None, help="JSON path")
     args = parser.parse_args(argv)
     if args.quick:
         for key, value in QUICK.items():
@@ -138,6 +107,7 @@ def main(argv=None):
     import keras
 
     from benchmarks.harness import device_name
+    from benchmarks.harness import output_path
     from benchmarks.harness import print_table
     from benchmarks.harness import write_json
 
@@ -146,11 +116,8 @@ def main(argv=None):
     print(f"backend={backend} device={device_name()}")
     rows = measure(args)
     print_table(rows, ["length", "chunk", "seconds"])
-    output = args.output or os.path.join(
-        ROOT, "benchmarks", "results", f"ssd_{backend}.json"
-    )
     write_json(
-        output,
+        output_path(args.output, "ssd"),
         {
             "shape": {
                 "batch": args.batch,

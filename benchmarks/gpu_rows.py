@@ -25,47 +25,58 @@ def _fmt(value, digits=3):
     return str(value)
 
 
-def run_rows(payloads):
-    """Rows `| backend | width | batch | length | model | ms | MiB |`."""
-    lines = [
-        "| backend | width | batch | length | model | ms / step | peak MiB |",
-        "|---|---:|---:|---:|---|---:|---:|",
-    ]
+def _table(header, rule, payloads, cells):
+    """Markdown lines: `header`, `rule`, then `cells(payload, row)` of
+    every row of every payload."""
+    lines = [header, rule]
     for payload in payloads:
         for row in payload.get("rows", []):
-            if "time_ms" not in row:
-                error = (row.get("error") or "").strip().splitlines()
-                note = error[-1][:60] if error else "no result"
-                lines.append(
-                    f"| {payload['backend']} | {payload.get('d_model')} | "
-                    f"{row.get('batch')} | {row.get('length', '-')} | "
-                    f"{row.get('model')} | - ({note}) | - |"
-                )
-                continue
-            lines.append(
-                f"| {payload['backend']} | {payload.get('d_model')} | "
-                f"{row['batch']} | {row['length']} | {row['model']} | "
-                f"{_fmt(row['time_ms'])} | {_fmt(row.get('memory_mb'))} |"
-            )
+            lines.append("| " + " | ".join(cells(payload, row)) + " |")
     return lines
+
+
+def _run_cells(payload, row):
+    cells = [payload["backend"], payload.get("d_model")]
+    if "time_ms" not in row:
+        error = (row.get("error") or "").strip().splitlines()
+        note = error[-1][:60] if error else "no result"
+        cells += [row.get("batch"), row.get("length", "-"), row.get("model")]
+        return [str(c) for c in cells] + [f"- ({note})", "-"]
+    cells += [row["batch"], row["length"], row["model"]]
+    times = [_fmt(row["time_ms"]), _fmt(row.get("memory_mb"))]
+    return [str(c) for c in cells] + times
+
+
+def run_rows(payloads):
+    """Rows `| backend | width | batch | length | model | ms | MiB |`."""
+    return _table(
+        "| backend | width | batch | length | model | ms / step | peak MiB |",
+        "|---|---:|---:|---:|---|---:|---:|",
+        payloads,
+        _run_cells,
+    )
+
+
+def _scan_cells(payload, row):
+    seconds = row.get("seconds")
+    return [
+        payload["backend"],
+        payload.get("benchmark", ""),
+        row["method"],
+        str(row.get("length")),
+        "-" if seconds is None else _fmt(1000 * seconds),
+        _fmt(row.get("speedup_vs_sequential")),
+    ]
 
 
 def scan_rows(payloads):
     """Rows `| backend | op | method | length | ms | speedup |`."""
-    lines = [
+    return _table(
         "| backend | benchmark | method | length | ms | vs sequential |",
         "|---|---|---|---:|---:|---:|",
-    ]
-    for payload in payloads:
-        for row in payload.get("rows", []):
-            seconds = row.get("seconds")
-            ms = "-" if seconds is None else _fmt(1000 * seconds)
-            lines.append(
-                f"| {payload['backend']} | {payload.get('benchmark', '')} | "
-                f"{row['method']} | {row.get('length')} | {ms} | "
-                f"{_fmt(row.get('speedup_vs_sequential'))} |"
-            )
-    return lines
+        payloads,
+        _scan_cells,
+    )
 
 
 def markdown(directory, device_name=None):

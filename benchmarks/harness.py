@@ -5,9 +5,12 @@ backend, prints a table and writes JSON. Numbers from one run are comparable
 with each other; ratios between runs on different days are not.
 """
 
+import argparse
+import json
 import os
 import platform
 import resource
+import subprocess
 import time
 
 import keras
@@ -15,6 +18,35 @@ import numpy as np
 
 # The one log-log slope of the project, under the name the benchmarks use.
 from applications.common.scaling import scaling_exponent  # noqa: F401
+
+# The lengths of the full sweeps: 1k to 16k steps.
+LENGTHS = (1024, 2048, 4096, 8192, 16384)
+
+
+def sweep_parser(doc, lengths, batch):
+    """The options of a sweep over lengths, for a script to add its own to.
+
+    `--lengths` (several), `--batch`, `--repeats` (timed calls, default 3)
+    and `--output` (see `output_path`).
+
+    Args:
+        doc: the script's docstring; its first line is the description.
+        lengths: the default of `--lengths`.
+        batch: the default of `--batch`.
+
+    Returns:
+        An `argparse.ArgumentParser`.
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--lengths", type=int, nargs="+", default=list(lengths))
+    parser.add_argument("--batch", type=int, default=batch)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="JSON path (default benchmarks/results/<name>_<backend>.json)",
+    )
+    return parser
 
 
 def device_name():
@@ -104,6 +136,63 @@ def make_train_step(layer, inputs):
     return run
 
 
+def loss_and_grad_step(loss_fn, jit_compile=None):
+    """`run(*inputs)`: `loss_fn(*inputs)` and its gradients, compiled.
+
+    The gradients are taken with respect to every input, compiled the way
+    training compiles on this backend (JAX `jit`, TensorFlow `tf.function`,
+    PyTorch eager); `run` blocks until they are computed.
+
+    Args:
+        loss_fn: a function of backend tensors returning a scalar.
+        jit_compile: TensorFlow's `jit_compile` (XLA); other backends
+            ignore it.
+
+    Returns:
+        `run(*inputs)` -> the loss as a Python float.
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        grad_fn = None
+
+        def run(*inputs):
+            nonlocal grad_fn
+            if grad_fn is None:  # one gradient per input
+                argnums = tuple(range(len(inputs)))
+                grad_fn = jax.jit(jax.value_and_grad(loss_fn, argnums))
+            loss, grads = grad_fn(*inputs)
+            jax.block_until_ready(grads)
+            return float(loss)
+
+        return run
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function(jit_compile=jit_compile)
+        def tf_step(*inputs):
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                loss = loss_fn(*inputs)
+            return loss, tape.gradient(loss, inputs)
+
+        def run(*inputs):
+            loss, grads = tf_step(*inputs)
+            _ = [g.numpy() for g in grads]
+            return float(loss)
+
+        return run
+
+    def run(*inputs):
+        inputs = [x.detach().requires_grad_(True) for x in inputs]
+        loss = loss_fn(*inputs)
+        loss.backward()
+        return float(loss)
+
+    return run
+
+
 def time_call(fn, repeats=3, warmup=1):
     """Median wall time of `fn()` in seconds after `warmup` calls."""
     for _ in range(warmup):
@@ -114,6 +203,39 @@ def time_call(fn, repeats=3, warmup=1):
         fn()
         times.append(time.perf_counter() - start)
     return float(np.median(times))
+
+
+def run_worker(command, env, prefix="", timeout=None):
+    """Runs a worker process and reads the JSON rows it printed.
+
+    Args:
+        command: the worker's command line.
+        env: its environment.
+        prefix: what starts each row's line (the JSON object follows).
+        timeout: seconds before the worker is stopped (None: no limit);
+            the rows printed until then are kept.
+
+    Returns:
+        `(rows, failed, error)`: the rows, whether the worker failed or
+        timed out, and the end of its standard error (or "sweep timed
+        out").
+    """
+    try:
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=timeout
+        )
+        stdout, failed, error = done.stdout, done.returncode != 0, done.stderr
+    except subprocess.TimeoutExpired as expired:
+        stdout = expired.stdout or b""
+        if isinstance(stdout, bytes):
+            stdout = stdout.decode()
+        failed, error = True, "sweep timed out"
+    rows = [
+        json.loads(line[len(prefix) :])
+        for line in stdout.splitlines()
+        if line.startswith(prefix + "{")
+    ]
+    return rows, failed, error[-300:]
 
 
 def print_table(rows, columns):

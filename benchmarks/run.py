@@ -221,24 +221,15 @@ def run_sweep(model, batch, options):
         "--max-step-seconds",
         str(options.max_step_seconds),
     ]
+    from benchmarks.harness import run_worker
+
     env = dict(os.environ, PYTHONPATH=ROOT)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        result = subprocess.run(
-            command,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=options.sweep_timeout,
-        )
-        stdout, failed = result.stdout, result.returncode != 0
-        stderr = result.stderr
-    except subprocess.TimeoutExpired as timeout:
-        stdout = (timeout.stdout or b"").decode()
-        failed, stderr = True, "sweep timed out"
-    rows = [json.loads(line) for line in stdout.splitlines() if line[:1] == "{"]
+    rows, failed, error = run_worker(
+        command, env, timeout=options.sweep_timeout
+    )
     if failed and not rows:
-        rows = [{"model": model, "batch": batch, "error": stderr[-300:]}]
+        rows = [{"model": model, "batch": batch, "error": error}]
     return rows
 
 
@@ -350,6 +341,7 @@ def main(argv=None):
     import keras
 
     from benchmarks.harness import device_name
+    from benchmarks.harness import output_path
     from benchmarks.harness import print_table
     from benchmarks.harness import write_json
 
@@ -375,11 +367,8 @@ def main(argv=None):
             fits,
             ["model", "batch", "lengths", "time_exponent", "memory_exponent"],
         )
-    output = args.output or os.path.join(
-        ROOT, "benchmarks", "results", f"run_{backend}.json"
-    )
     write_json(
-        output,
+        output_path(args.output, "run"),
         {
             "d_model": args.d_model,
             "quick": args.quick,

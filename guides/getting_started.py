@@ -126,7 +126,6 @@ for name, factory in blocks.items():
         x_train,
         y_train,
         validation_data=(x_val, y_val),
-        batch_size=32,
         epochs=EPOCHS,
         verbose=0,
     )
@@ -162,12 +161,7 @@ functional.compile(
     metrics=["accuracy"],
 )
 functional.fit(
-    x_train,
-    y_train,
-    validation_data=(x_val, y_val),
-    batch_size=32,
-    epochs=EPOCHS,
-    verbose=2,
+    x_train, y_train, validation_data=(x_val, y_val), epochs=EPOCHS, verbose=2
 )
 functional.summary()
 

@@ -103,12 +103,7 @@ model.summary()
 """
 
 history = model.fit(
-    x_train,
-    y_train,
-    validation_data=(x_val, y_val),
-    batch_size=32,
-    epochs=EPOCHS,
-    verbose=2,
+    x_train, y_train, validation_data=(x_val, y_val), epochs=EPOCHS, verbose=2
 )
 print("best validation accuracy:", max(history.history["val_accuracy"]))
 

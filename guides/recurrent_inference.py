@@ -96,12 +96,7 @@ model.compile(
     loss="mse",
 )
 model.fit(
-    x_train,
-    y_train,
-    validation_data=(x_val, y_val),
-    batch_size=32,
-    epochs=EPOCHS,
-    verbose=2,
+    x_train, y_train, validation_data=(x_val, y_val), epochs=EPOCHS, verbose=2
 )
 
 """

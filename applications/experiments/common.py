@@ -96,11 +96,45 @@ def add_jobs_argument(parser):
     )
 
 
-def start(argv):
-    """Selects the backend from `argv` before Keras is imported."""
+def add_task_arguments(parser, tasks, horizons):
+    """`--tasks` (default all of `tasks`) and `--horizons` (of ETTh1)."""
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        choices=tasks,
+        default=list(tasks),
+        help="Tasks to run (default both).",
+    )
+    parser.add_argument(
+        "--horizons",
+        type=int,
+        nargs="+",
+        default=None,
+        help=f"ETTh1 horizons (default {horizons}).",
+    )
+
+
+def start(argv, name, doc, add_arguments=None):
+    """Selects the backend before Keras is imported, then parses `argv`.
+
+    Args:
+        argv: the arguments (None: `sys.argv[1:]`).
+        name: the experiment's module name.
+        doc: the experiment's module docstring; its first line is the
+            description of `--help`.
+        add_arguments: optional function adding the experiment's options.
+
+    Returns:
+        `(argv, args)`: the argument list and the `parse_args` options.
+
+    Example:
+
+        argv, args = common.start(argv, NAME, __doc__, add_arguments)
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     training.select_backend(argv)
-    return argv
+    description = doc.strip().splitlines()[0]
+    return argv, parse_args(name, description, argv, add_arguments)
 
 
 def _start_worker(cores):
@@ -255,6 +289,11 @@ def not_measured(claim, reason):
     return {"claim": claim, "verdict": f"not measured: {reason}"}
 
 
+def finite(*values):
+    """Whether every value is a finite number (None is not)."""
+    return all(v is not None and math.isfinite(v) for v in values)
+
+
 def format_stat(stat, digits=4):
     """`mean +- std (n=...)` of a `summarize` dict."""
     return (
@@ -339,6 +378,17 @@ def write_outputs(output_dir, title, result, tables, plot):
     return paths
 
 
+def finish(args, title, result, tables, plot):
+    """`write_outputs` into `args.output_dir`, then says where.
+
+    Returns:
+        `result`.
+    """
+    write_outputs(args.output_dir, title, result, tables, plot)
+    print(f"Results written to {args.output_dir}")
+    return result
+
+
 def small_listops(model_name):
     """A `*_listops_cpu` preset at the small ListOps size.
 
@@ -365,6 +415,100 @@ def small_listops(model_name):
     if "intermediate_dim" in preset["model"]["config"]["backbone"]:
         backbone["intermediate_dim"] = SMALL_LISTOPS_INTERMEDIATE_DIM
     return data, training, backbone
+
+
+def quick_listops(data, training, num_validation=32):
+    """Shrinks a ListOps preset's data and training to `--quick` size.
+
+    Args:
+        data: the preset's data dict, updated in place (64 training
+            expressions of at most 32 tokens).
+        training: the preset's training dict, updated in place (one epoch
+            of batches of 16).
+        num_validation: the validation expressions to keep.
+
+    Returns:
+        The backbone overrides of the quick size (one layer, width 16).
+    """
+    data.update(
+        num_train=64,
+        num_validation=num_validation,
+        num_test=32,
+        max_length=32,
+    )
+    data["min_length"] = min(data["min_length"], 32)
+    training.update(epochs=1, batch_size=16)
+    return {"num_layers": 1, "hidden_dim": 16}
+
+
+def small_listops_setup(model_name, quick, epochs):
+    """The splits of `small_listops(model_name)`, ready to train.
+
+    Args:
+        model_name: the preset's backbone, e.g. "s4d".
+        quick: shrink everything to `quick_listops`'s size.
+        epochs: the epochs to train outside quick mode.
+
+    Returns:
+        `(splits, training, overrides)`: the (train, validation, test)
+        arrays, the training dict and the backbone overrides (with the
+        `sequence_length` of the data).
+    """
+    from keras_ssm import datasets
+
+    data, training, overrides = small_listops(model_name)
+    if quick:
+        overrides = quick_listops(data, training)
+    else:
+        training["epochs"] = epochs
+    overrides["sequence_length"] = data["max_length"]
+    splits = datasets.load_preset_data(data, seed=0)
+    return splits, training, overrides
+
+
+def reshuffled(windows, seed):
+    """A copy of ETT training `windows` shuffled by `seed` alone.
+
+    A fresh shuffle per run: the batch order depends on the seed only, not
+    on the runs trained on the same windows before it. The last, smaller
+    batch of each epoch is left out (one batch shape).
+
+    Args:
+        windows: a `keras_ssm.datasets.ett.ForecastWindows`.
+        seed: the shuffling seed.
+
+    Returns:
+        A `ForecastWindows` over the same rows.
+    """
+    from keras_ssm.datasets.ett import ForecastWindows
+
+    return ForecastWindows(
+        windows.values,
+        windows.targets,
+        input_size=windows.input_size,
+        h=windows.h,
+        batch_size=windows.batch_size,
+        drop_remainder=True,
+        shuffle=True,
+        seed=seed,
+    )
+
+
+def errorbars(axes, positions, stats, **kwargs):
+    """Draws `summarize` dicts as mean +- std error bars on `axes`.
+
+    Args:
+        axes: a matplotlib `Axes`.
+        positions: the x position of each dict.
+        stats: the `summarize` dicts.
+        **kwargs: passed to `axes.errorbar` (`fmt`, `capsize`, ...).
+    """
+    axes.errorbar(
+        list(positions),
+        [s["mean"] for s in stats],
+        yerr=[s["std"] for s in stats],
+        **kwargs,
+    )
 
 
 def fit_preset(model, training_settings, x, y, **fit_kwargs):

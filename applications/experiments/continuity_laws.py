@@ -298,13 +298,7 @@ def subsampling_verdicts(part):
 
 
 def main(argv=None):
-    argv = common.start(argv)
-    args = common.parse_args(
-        NAME,
-        "Model continuity, task continuity and temporal subsampling.",
-        argv,
-        add_arguments,
-    )
+    argv, args = common.start(argv, NAME, __doc__, add_arguments)
     result = {
         "experiment": NAME,
         "environment": common.environment(argv, NAME),
@@ -376,11 +370,10 @@ def main(argv=None):
             refinements = model_part["refinements"][:-1]
             for name, entry in model_part["models"].items():
                 for i, a in enumerate(AMPLITUDES):
-                    cells = entry["rel_rmse"][i][:-1]
-                    axes.errorbar(
+                    common.errorbars(
+                        axes,
                         refinements,
-                        [c["mean"] for c in cells],
-                        yerr=[c["std"] for c in cells],
+                        entry["rel_rmse"][i][:-1],
                         label=f"{name}, amplitude {a:g}",
                         marker="o",
                     )
@@ -391,10 +384,10 @@ def main(argv=None):
         axes.set_ylabel("relative RMS error vs finest")
         axes = figure.add_subplot(1, 2, 2)
         for name, cells in sub_part.get("models", {}).items():
-            axes.errorbar(
+            common.errorbars(
+                axes,
                 [1.0 / f for f in FACTORS],
-                [cells[str(f)]["mean"] for f in FACTORS],
-                yerr=[cells[str(f)]["std"] for f in FACTORS],
+                [cells[str(f)] for f in FACTORS],
                 label=name,
                 marker="o",
             )
@@ -403,11 +396,7 @@ def main(argv=None):
         axes.set_xlabel("sampling rate (fraction of training rate)")
         axes.set_ylabel("test accuracy")
 
-    common.write_outputs(
-        args.output_dir, "Continuity laws", result, tables, plot
-    )
-    print(f"Results written to {args.output_dir}")
-    return result
+    return common.finish(args, "Continuity laws", result, tables, plot)
 
 
 if __name__ == "__main__":

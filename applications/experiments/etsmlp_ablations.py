@@ -80,14 +80,10 @@ def task_setup(task, quick):
         preset = get_preset(f"etsmlp_{task}_cpu")
         data, training = dict(preset["data"]), dict(preset["training"])
         overrides = {}
-    if quick:
-        if task == "listops":
-            data.update(
-                num_train=64, num_validation=16, num_test=32, max_length=32
-            )
-            data["min_length"] = min(data["min_length"], 32)
-        else:
-            data.update(max_train=60, max_test=20)
+    if quick and task == "listops":
+        overrides = common.quick_listops(data, training, num_validation=16)
+    elif quick:
+        data.update(max_train=60, max_test=20)
         training.update(epochs=1, batch_size=16)
         overrides = {"num_layers": 1, "hidden_dim": 16}
     if "max_length" in data:
@@ -132,14 +128,7 @@ def train(task, block_type, overrides, block_kwargs, seed, splits, training):
 
 
 def main(argv=None):
-    argv = common.start(argv)
-    args = common.parse_args(
-        NAME,
-        "ETSMLP, ETSMLP-Gate and S4D at equal parameter count; CES "
-        "ablations and initialisations.",
-        argv,
-        add_arguments,
-    )
+    argv, args = common.start(argv, NAME, __doc__, add_arguments)
     tasks = args.tasks or (["listops"] if args.quick else list(TASKS))
     summary, verdicts, rows = {}, [], []
     for task in tasks:
@@ -234,8 +223,8 @@ def main(argv=None):
             axes.set_xlabel("test accuracy")
             axes.tick_params(axis="y", labelsize=7)
 
-    common.write_outputs(
-        args.output_dir,
+    return common.finish(
+        args,
         "ETSMLP: equal-size comparison, ablations and initialisations",
         result,
         [
@@ -254,8 +243,6 @@ def main(argv=None):
         ],
         plot,
     )
-    print(f"Results written to {args.output_dir}")
-    return result
 
 
 if __name__ == "__main__":

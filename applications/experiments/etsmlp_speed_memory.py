@@ -365,14 +365,7 @@ def verdict_pair(name, other, length, key, cells, higher_is_better):
 
 
 def main(argv=None):
-    argv = common.start(argv)
-    args = common.parse_args(
-        NAME,
-        "Training tokens per second and peak memory against length "
-        "(batch 1): ETSMLP, S4D and the Transformer at equal size.",
-        argv,
-        add_arguments,
-    )
+    argv, args = common.start(argv, NAME, __doc__, add_arguments)
     if args.worker is not None:
         result = run_worker(json.loads(args.worker))
         print(RESULT_PREFIX + json.dumps(result), flush=True)
@@ -518,10 +511,10 @@ def main(argv=None):
                 ]
                 if not points:
                     continue
-                axes.errorbar(
+                common.errorbars(
+                    axes,
                     [p[0] for p in points],
-                    [p[1]["mean"] for p in points],
-                    yerr=[p[1]["std"] for p in points],
+                    [p[1] for p in points],
                     marker="o",
                     capsize=3,
                     label=LABELS[model],
@@ -532,8 +525,8 @@ def main(argv=None):
             axes.set_ylabel(label)
             axes.legend()
 
-    common.write_outputs(
-        args.output_dir,
+    return common.finish(
+        args,
         "ETSMLP, S4D and Transformer: training speed and memory against length",
         result,
         [
@@ -566,8 +559,6 @@ def main(argv=None):
         ],
         plot,
     )
-    print(f"Results written to {args.output_dir}")
-    return result
 
 
 def _fmt(value):

@@ -518,15 +518,23 @@ def draw(figure, result):
     axes.set_title("sequential Fashion-MNIST")
 
 
+def run_part(result, name, args):
+    """Measures part `name` ("denoising", "fashion_mnist"), timed, into
+    `result` with its verdicts; returns the part."""
+    measure, verdicts = {
+        "denoising": (denoising_part, denoising_verdicts),
+        "fashion_mnist": (fashion_mnist_part, fashion_mnist_verdicts),
+    }[name]
+    start = time.perf_counter()
+    part = measure(args)
+    part["seconds_loaded_machine"] = time.perf_counter() - start
+    result[name] = part
+    result["verdicts"] += verdicts(part)
+    return part
+
+
 def main(argv=None):
-    argv = common.start(argv)
-    args = common.parse_args(
-        NAME,
-        "Frequency bias of S4D: denoising per band, and sequential "
-        "Fashion-MNIST with and without tuning.",
-        argv,
-        add_arguments,
-    )
+    argv, args = common.start(argv, NAME, __doc__, add_arguments)
     for option in ("steps", "eval_every", "fmnist_train", "fmnist_test"):
         value = getattr(args, option)
         if value is not None and value < 1:
@@ -541,19 +549,11 @@ def main(argv=None):
     }
     tables = []
     if "denoising" not in args.skip:
-        start = time.perf_counter()
-        part = denoising_part(args)
-        part["seconds_loaded_machine"] = time.perf_counter() - start
-        result["denoising"] = part
-        result["verdicts"] += denoising_verdicts(part)
+        part = run_part(result, "denoising", args)
         if "settings" in part:
             tables.append(denoising_table(part))
     if "fashion_mnist" not in args.skip:
-        start = time.perf_counter()
-        part = fashion_mnist_part(args)
-        part["seconds_loaded_machine"] = time.perf_counter() - start
-        result["fashion_mnist"] = part
-        result["verdicts"] += fashion_mnist_verdicts(part)
+        part = run_part(result, "fashion_mnist", args)
         if "summary" in part:
             rows = [
                 [
@@ -585,15 +585,13 @@ def main(argv=None):
     def plot(figure):
         draw(figure, result)
 
-    common.write_outputs(
-        args.output_dir,
+    return common.finish(
+        args,
         "Frequency bias of S4D (denoising per band; sequential Fashion-MNIST)",
         result,
         tables,
         plot,
     )
-    print(f"Results written to {args.output_dir}")
-    return result
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ import time
 
 import numpy as np
 
+from applications.common.fitting import fit
 from applications.experiments import common
 
 NAME = "lipschitz_poster"
@@ -123,20 +124,7 @@ LISTOPS_VARIANTS = ("S4", "S4 + Emb", "S4 + Emb + Lip")
 
 
 def add_arguments(parser):
-    parser.add_argument(
-        "--tasks",
-        nargs="+",
-        choices=TASKS,
-        default=list(TASKS),
-        help="Tasks to run (default both).",
-    )
-    parser.add_argument(
-        "--horizons",
-        type=int,
-        nargs="+",
-        default=None,
-        help=f"ETTh1 horizons (default {HORIZONS}).",
-    )
+    common.add_task_arguments(parser, TASKS, HORIZONS)
     parser.add_argument(
         "--models",
         nargs="+",
@@ -191,10 +179,6 @@ def informer_column_matches():
         for h in INFORMER_PAPER_ETTH1
         for i in (0, 1)
     )
-
-
-def finite(*values):
-    return all(v is not None and math.isfinite(v) for v in values)
 
 
 # --- ETTh1 ---------------------------------------------------------------
@@ -256,22 +240,11 @@ def etth1_train(model_name, lam, eps, seed, setup, normalization="none"):
     import keras
 
     from keras_ssm.callbacks import LipschitzSchedule
-    from keras_ssm.datasets.ett import ForecastWindows
     from keras_ssm.layers.lipschitz import penalize_outputs
 
     training = setup["training"]
     keras.utils.set_random_seed(seed)
-    train = setup["data"].train
-    windows = ForecastWindows(
-        train.values,
-        train.targets,
-        input_size=train.input_size,
-        h=train.h,
-        batch_size=train.batch_size,
-        drop_remainder=True,
-        shuffle=True,
-        seed=seed,
-    )
+    windows = common.reshuffled(setup["data"].train, seed)
     forecaster = build_forecaster(model_name, normalization, setup)
     callbacks = [
         keras.callbacks.EarlyStopping(
@@ -293,13 +266,15 @@ def etth1_train(model_name, lam, eps, seed, setup, normalization="none"):
         loss="mse",
         metrics=["mse", "mae"],
     )
-    history = model.fit(
+    history, _ = fit(
+        model,
         windows,
         validation_data=setup["val"],
         epochs=training["epochs"],
         steps_per_epoch=training["steps_per_epoch"],
         callbacks=callbacks,
         verbose=0,
+        stop_on_nan=False,
     )
     scores = {}
     for split in ("val", "test"):
@@ -324,10 +299,10 @@ def etth1_train(model_name, lam, eps, seed, setup, normalization="none"):
         "lambda": lam,
         "eps": eps,
         "seed": seed,
-        "epochs_run": len(history.history["loss"]),
+        "epochs_run": len(history["loss"]),
         **scores,
     }
-    run["diverged"] = not finite(run["val_mse"], run["test_mse"])
+    run["diverged"] = not common.finite(run["val_mse"], run["test_mse"])
     return run
 
 
@@ -335,19 +310,7 @@ def etth1_train(model_name, lam, eps, seed, setup, normalization="none"):
 
 
 def listops_setup(args):
-    from keras_ssm import datasets
-
-    data, training, overrides = common.small_listops("s4d")
-    if args.quick:
-        data.update(num_train=64, num_validation=32, num_test=32, max_length=32)
-        data["min_length"] = min(data["min_length"], 32)
-        training.update(epochs=1, batch_size=16)
-        overrides = {"num_layers": 1, "hidden_dim": 16}
-    else:
-        training["epochs"] = LISTOPS_EPOCHS
-    overrides["sequence_length"] = data["max_length"]
-    splits = datasets.load_preset_data(data, seed=0)
-    return splits, training, overrides
+    return common.small_listops_setup("s4d", args.quick, LISTOPS_EPOCHS)
 
 
 def token_values(tokens, vocabulary_size):
@@ -388,7 +351,9 @@ def listops_train(variant, lam, seed, setup):
         )
         accuracy[f"{split}_accuracy"] = float(result["accuracy"])
     run = {"variant": variant, "lambda": lam, "seed": seed, **accuracy}
-    run["diverged"] = not finite(run["val_accuracy"], run["test_accuracy"])
+    run["diverged"] = not common.finite(
+        run["val_accuracy"], run["test_accuracy"]
+    )
     return run
 
 
@@ -436,7 +401,9 @@ def run_etth1(args, state):
                 best = min(
                     usable,
                     key=lambda t: (
-                        t["val_mse"] if finite(t["val_mse"]) else math.inf
+                        t["val_mse"]
+                        if common.finite(t["val_mse"])
+                        else math.inf
                     ),
                 )
                 chosen[model_name] = (best["lambda"], best["eps"], best)
@@ -615,14 +582,7 @@ def listops_rows(cells):
 
 
 def main(argv=None):
-    argv = common.start(argv)
-    args = common.parse_args(
-        NAME,
-        "The Lipschitz regularizer under the poster's formulas: output "
-        "penalty with decay on ETTh1, embedding penalty on ListOps.",
-        argv,
-        add_arguments,
-    )
+    argv, args = common.start(argv, NAME, __doc__, add_arguments)
     state = {"selection": [], "runs": [], "etth1": {}, "listops": None}
 
     def write():
@@ -749,10 +709,10 @@ def draw_plot(figure, state):
                 and models[model_name][kind]["test_mse"] is not None
             ]
             if points:
-                axes.errorbar(
+                common.errorbars(
+                    axes,
                     [h for h, _ in points],
-                    [c["mean"] for _, c in points],
-                    yerr=[c["std"] for _, c in points],
+                    [c for _, c in points],
                     fmt=style,
                     capsize=3,
                     label=f"{model_name} {kind}",
@@ -765,12 +725,8 @@ def draw_plot(figure, state):
     cells = state["listops"] or {}
     for index, (variant, c) in enumerate(cells.items()):
         if c["test_accuracy"] is not None:
-            axes.errorbar(
-                [index],
-                [c["test_accuracy"]["mean"]],
-                yerr=[c["test_accuracy"]["std"]],
-                fmt="o",
-                capsize=4,
+            common.errorbars(
+                axes, [index], [c["test_accuracy"]], fmt="o", capsize=4
             )
     axes.set_xticks(range(len(cells)), list(cells), fontsize=7)
     axes.set_ylabel("ListOps test accuracy")

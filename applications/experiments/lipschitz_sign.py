@@ -40,11 +40,11 @@ Example:
     python -m applications.experiments.lipschitz_sign --tasks etth1
 """
 
-import math
 import time
 
 import numpy as np
 
+from applications.common.fitting import fit
 from applications.experiments import common
 from applications.experiments import lipschitz_poster
 
@@ -89,26 +89,13 @@ PROTOCOL_DIFFERENCES = (
 
 
 def add_arguments(parser):
-    parser.add_argument(
-        "--tasks",
-        nargs="+",
-        choices=TASKS,
-        default=list(TASKS),
-        help="Tasks to run (default both).",
-    )
+    common.add_task_arguments(parser, TASKS, HORIZONS)
     parser.add_argument(
         "--grid",
         type=float,
         nargs="+",
         default=None,
         help=f"Magnitudes of lambda to choose from (default {GRID}).",
-    )
-    parser.add_argument(
-        "--horizons",
-        type=int,
-        nargs="+",
-        default=None,
-        help=f"ETTh1 horizons (default {HORIZONS}).",
     )
     common.add_jobs_argument(parser)
 
@@ -131,17 +118,13 @@ def frequency_reading(embeddings):
     }
 
 
-def finite(*values):
-    return all(v is not None and math.isfinite(v) for v in values)
-
-
 def measure_embeddings(weight, task_loss, embeddings):
     """Penalty, its ratio to the task loss and the frequency reading.
 
     Returns None values when training diverged (non-finite numbers).
     """
     embeddings = np.asarray(embeddings, dtype=np.float64)
-    if not (finite(task_loss) and np.all(np.isfinite(embeddings))):
+    if not (common.finite(task_loss) and np.all(np.isfinite(embeddings))):
         return {
             "penalty": None,
             "penalty_over_task_loss": None,
@@ -160,20 +143,8 @@ def measure_embeddings(weight, task_loss, embeddings):
 
 
 def listops_setup(model_name, args):
-    from keras_ssm import datasets
-
     # The small ListOps size: the lambda grid trains dozens of models.
-    data, training, overrides = common.small_listops(model_name)
-    if args.quick:
-        data.update(num_train=64, num_validation=32, num_test=32, max_length=32)
-        data["min_length"] = min(data["min_length"], 32)
-        training.update(epochs=1, batch_size=16)
-        overrides = {"num_layers": 1, "hidden_dim": 16}
-    else:
-        training["epochs"] = LISTOPS_EPOCHS
-    overrides["sequence_length"] = data["max_length"]
-    splits = datasets.load_preset_data(data, seed=0)
-    return splits, training, overrides
+    return common.small_listops_setup(model_name, args.quick, LISTOPS_EPOCHS)
 
 
 def listops_embedding_model(model):
@@ -231,7 +202,7 @@ def listops_train(model_name, weight, seed, setup):
         "seed": seed,
         "val_accuracy": val_accuracy,
         "test_accuracy": test_accuracy,
-        "task_loss": task_loss if finite(task_loss) else None,
+        "task_loss": task_loss if common.finite(task_loss) else None,
         **measure_embeddings(weight, task_loss, embeddings),
     }
     run["diverged"] = run["frequency"] is None
@@ -311,23 +282,10 @@ def etth1_train(model_name, weight, seed, setup):
     """One ETTh1 run; returns MSE/MAE, loss ratio and reading."""
     import keras
 
-    from keras_ssm.datasets.ett import ForecastWindows
     from keras_ssm.models import get_preset
 
     keras.utils.set_random_seed(seed)
-    # A fresh shuffle per run: the batch order depends on the seed only,
-    # not on the runs before it.
-    train = setup["data"].train
-    windows = ForecastWindows(
-        train.values,
-        train.targets,
-        input_size=train.input_size,
-        h=train.h,
-        batch_size=train.batch_size,
-        drop_remainder=True,
-        shuffle=True,
-        seed=seed,
-    )
+    windows = common.reshuffled(setup["data"].train, seed)
     model = build_forecaster(model_name, weight, setup)
     training = {
         **get_preset(f"{model_name}_etth1_cpu")["training"],
@@ -336,11 +294,13 @@ def etth1_train(model_name, weight, seed, setup):
     model.compile_from_preset(
         training, steps_per_epoch=training["steps_per_epoch"]
     )
-    model.fit(
+    fit(
+        model,
         windows,
         epochs=training["epochs"],
         steps_per_epoch=training["steps_per_epoch"],
         verbose=0,
+        stop_on_nan=False,
     )
     # The metrics exclude the penalty that `loss` includes.
     scores = {}
@@ -363,11 +323,13 @@ def etth1_train(model_name, weight, seed, setup):
         "val_mae": scores["val"][1],
         "test_mse": scores["test"][0],
         "test_mae": scores["test"][1],
-        "task_loss": scores["val"][0] if finite(scores["val"][0]) else None,
+        "task_loss": scores["val"][0]
+        if common.finite(scores["val"][0])
+        else None,
         **measure_embeddings(weight, scores["val"][0], embeddings),
     }
     for key in ("val_mse", "val_mae", "test_mse", "test_mae"):
-        if not finite(run[key]):
+        if not common.finite(run[key]):
             run[key] = None
     run["diverged"] = run["frequency"] is None or run["test_mse"] is None
     return run
@@ -534,14 +496,7 @@ def poster_rows(horizon):
 
 
 def main(argv=None):
-    argv = common.start(argv)
-    args = common.parse_args(
-        NAME,
-        "Sign of the Lipschitz regularizer for the Transformer and S4D on "
-        "generated ListOps and ETTh1.",
-        argv,
-        add_arguments,
-    )
+    argv, args = common.start(argv, NAME, __doc__, add_arguments)
     grid = args.grid or ((1.0,) if args.quick else GRID)
     horizons = args.horizons or ((8,) if args.quick else HORIZONS)
     models = tuple(HELPFUL_SIGN)
@@ -770,10 +725,10 @@ def draw_plot(figure, summary, runs):
             points = [
                 (i, cells[k][key]) for i, k in enumerate(keys) if cells[k][key]
             ]
-            axes.errorbar(
+            common.errorbars(
+                axes,
                 [i for i, _ in points],
-                [c["mean"] for _, c in points],
-                yerr=[c["std"] for _, c in points],
+                [c for _, c in points],
                 marker="o",
                 capsize=4,
                 label=f"{m} ({keys[0]} / {keys[-1]})",

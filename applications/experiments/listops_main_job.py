@@ -73,10 +73,7 @@ def run_one(model_name, seed, args):
     training = dict(preset["training"])
     overrides = {}
     if args.quick:
-        data.update(num_train=64, num_validation=32, num_test=32, max_length=32)
-        data["min_length"] = min(data["min_length"], 32)
-        training.update(epochs=1, batch_size=16)
-        overrides = {"num_layers": 1, "hidden_dim": 16}
+        overrides = common.quick_listops(data, training)
     if args.num_train:
         data["num_train"] = args.num_train
     if args.epochs:
@@ -119,14 +116,7 @@ def run_one(model_name, seed, args):
 
 
 def main(argv=None):
-    argv = common.start(argv)
-    args = common.parse_args(
-        NAME,
-        "S4D on generated ListOps beside ETSMLP, ETSMLP-Gate, Mamba and "
-        "the Transformer, on the same data and time budget.",
-        argv,
-        add_arguments,
-    )
+    argv, args = common.start(argv, NAME, __doc__, add_arguments)
     calls = [
         (model, seed, args) for model in args.models for seed in args.seeds
     ]
@@ -195,8 +185,8 @@ def main(argv=None):
         axes.set_ylabel("test accuracy (mean +- std over seeds)")
         axes.set_title("Generated ListOps, equal time budget")
 
-    common.write_outputs(
-        args.output_dir,
+    return common.finish(
+        args,
         "ListOps main job",
         result,
         [
@@ -208,8 +198,6 @@ def main(argv=None):
         ],
         plot,
     )
-    print(f"Results written to {args.output_dir}")
-    return result
 
 
 if __name__ == "__main__":
