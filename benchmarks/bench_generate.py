@@ -30,13 +30,15 @@ Prints a table and writes `benchmarks/results/generate.json` (or
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+
+from benchmarks.harness import run_worker  # noqa: E402
+from benchmarks.harness import time_call  # noqa: E402
 
 # transformers configurations of state-spaces/mamba-130m-hf and of
 # mamba2-130m (GPT-NeoX vocabulary padded to a multiple of 16).
@@ -97,13 +99,7 @@ def _prompts(config, batch, prompt_length, seed=0):
 
 def _best(function, repeats):
     """The shortest of `repeats` timed calls (after one warm-up call)."""
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return time_call(function, repeats, warmup=1, statistic="min")
 
 
 def run_ours(config, batch, prompt_length, new_tokens, repeats):
@@ -242,21 +238,18 @@ def worker(args):
     """One backend, one model, every batch size: prints one JSON line."""
     config = model_config(args.models[0], args.quick)
     run = run_transformers if args.backend == "transformers" else run_ours
-    rows = []
     for batch in args.batches:
         gen, pre = run(config, batch, args.prompt, args.new, args.repeats)
-        rows.append(
-            {
-                "model": args.models[0],
-                "backend": args.backend,
-                "batch": batch,
-                "generate_seconds": gen,
-                "tokens_per_second": batch * args.new / gen,
-                "prefill_seconds": pre,
-                "prefill_tokens_per_second": batch * args.prompt / pre,
-            }
-        )
-    print("ROWS " + json.dumps(rows))
+        row = {
+            "model": args.models[0],
+            "backend": args.backend,
+            "batch": batch,
+            "generate_seconds": gen,
+            "tokens_per_second": batch * args.new / gen,
+            "prefill_seconds": pre,
+            "prefill_tokens_per_second": batch * args.prompt / pre,
+        }
+        print("ROW " + json.dumps(row), flush=True)
 
 
 def _spawn(args, model, backend):
@@ -279,16 +272,12 @@ def _spawn(args, model, backend):
     ] + (["--quick"] if args.quick else [])
     env = dict(os.environ)
     env["KERAS_BACKEND"] = "torch" if backend == "transformers" else backend
-    result = subprocess.run(
-        command, env=env, cwd=ROOT, capture_output=True, text=True
-    )
-    for line in result.stdout.splitlines():
-        if line.startswith("ROWS "):
-            return json.loads(line[len("ROWS ") :])
-    tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
-    raise RuntimeError(
-        f"{backend} / {model} failed: " + " | ".join(tail or ["no output"])
-    )
+    rows, failed, error = run_worker(command, env, prefix="ROW ")
+    if failed or not rows:
+        raise RuntimeError(
+            f"{backend} / {model} failed: {error.strip() or 'no output'}"
+        )
+    return rows
 
 
 def add_ratios(rows, bandwidth):
