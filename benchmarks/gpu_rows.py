@@ -25,6 +25,11 @@ def _fmt(value, digits=3):
     return str(value)
 
 
+def _width(payload):
+    """The model width of a run; files written before 0.2.0 say `d_model`."""
+    return payload.get("hidden_dim", payload.get("d_model"))
+
+
 def run_rows(payloads):
     """Rows `| backend | width | batch | length | model | ms | MiB |`."""
     lines = [
@@ -37,13 +42,13 @@ def run_rows(payloads):
                 error = (row.get("error") or "").strip().splitlines()
                 note = error[-1][:60] if error else "no result"
                 lines.append(
-                    f"| {payload['backend']} | {payload.get('d_model')} | "
+                    f"| {payload['backend']} | {_width(payload)} | "
                     f"{row.get('batch')} | {row.get('length', '-')} | "
                     f"{row.get('model')} | - ({note}) | - |"
                 )
                 continue
             lines.append(
-                f"| {payload['backend']} | {payload.get('d_model')} | "
+                f"| {payload['backend']} | {_width(payload)} | "
                 f"{row['batch']} | {row['length']} | {row['model']} | "
                 f"{_fmt(row['time_ms'])} | {_fmt(row.get('memory_mb'))} |"
             )
