@@ -60,10 +60,12 @@ class SSMBackbone(ArgumentConfig, PresetMixin, keras.Model):
     Args:
         block_type: the block of the stack (see above).
         num_layers: number of blocks.
-        hidden_dim: model width.
+        hidden_dim: model width (the names of keras-ssm are listed in the
+            README's "Vocabulary").
         vocabulary_size: token vocabulary size (padding included), for
             token-id inputs.
-        input_features: features per step, for value inputs.
+        input_features: features per step, for value inputs (the input
+            width).
         padding_id: the token id of padding (token inputs).
         sequence_length: input length; None accepts any length (the
             Transformer needs it for its position embedding).

@@ -78,7 +78,8 @@ def deprecated_arguments(**renames):
     """
 
     def decorate(init):
-        parameters = list(inspect.signature(init).parameters)[1:]
+        signature = inspect.signature(init)
+        parameters = list(signature.parameters)[1:]
 
         @functools.wraps(init)
         def wrapper(self, *args, **kwargs):
@@ -96,6 +97,9 @@ def deprecated_arguments(**renames):
                 }
             return init(self, *args, **kwargs)
 
+        # `inspect.getfullargspec` (Keras reads it) does not follow
+        # `__wrapped__`: the explicit signature keeps it the constructor's.
+        wrapper.__signature__ = signature
         wrapper.deprecated_arguments = dict(renames)
         return wrapper
 
