@@ -147,13 +147,13 @@ def test_deprecated_names_work_as_overrides():
         "use `input_features`"
     )
     new = TransformerForecaster.from_preset(
-        "transformer_etth1_cpu", input_features=2, name="t", **SMALL
+        "transformer_etth1_cpu", input_features=2, **SMALL
     )
     with pytest.warns(DeprecationWarning, match=renamed):
         old = TransformerForecaster.from_preset(
-            "transformer_etth1_cpu", num_inputs=2, name="t", **SMALL
+            "transformer_etth1_cpu", num_inputs=2, **SMALL
         )
-    assert old.get_config() == new.get_config()
+    assert {**old.get_config(), "name": new.name} == new.get_config()
     assert old.input_features == 2 and old.inputs[0].shape[-1] == 2
     with pytest.raises(ValueError, match="both `input_features`.*`num_inputs`"):
         TransformerForecaster.from_preset(
