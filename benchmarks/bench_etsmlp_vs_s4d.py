@@ -3,19 +3,20 @@
 The ETSMLP paper (Chu & Lin, 2024) reports the highest words per second of
 S4, Mega and ETSMLP. This script times one compiled training step
 (forward, loss mean(y^2), gradients of all weights; `benchmarks/harness.py`)
-of `ETSMLPBlock`, `ETSMLPGate` and `S4DBlock` at matched width d_model on
+of `ETSMLPBlock`, `ETSMLPGate` and `S4DBlock` at matched width hidden_dim on
 the current backend, over a range of lengths, and reports tokens per second
 and the speed ratio of each ETSMLP variant over S4D at each length.
 
-Matched width: every block maps d_model channels to d_model; the ETSMLP
-hidden width defaults to d_model (the paper's LRA configurations) and the
-S4D block uses its defaults (d_state 64, GLU output projection).
+Matched width: every block maps hidden_dim channels to hidden_dim; the
+ETSMLP inner width (`--intermediate-dim`) defaults to hidden_dim (the
+paper's LRA configurations) and the S4D block uses its defaults (d_state
+64, GLU output projection).
 
 Usage:
 
     KERAS_BACKEND=jax python benchmarks/bench_etsmlp_vs_s4d.py
     KERAS_BACKEND=torch python benchmarks/bench_etsmlp_vs_s4d.py \
-        --lengths 1024 2048 4096 --batch 8 --d-model 256
+        --lengths 1024 2048 4096 --batch 8 --hidden-dim 256
 
 Prints a table and writes `benchmarks/results/etsmlp_vs_s4d_<backend>.json`.
 """
@@ -32,9 +33,9 @@ if ROOT not in sys.path:
 MODELS = ("etsmlp", "etsmlp_gate", "s4d")
 
 
-def build_block(name, hidden_dim, d_state):
-    """The block called `name` (the library's `make_block`); d_model is
-    inferred from its input, `hidden_dim` is the ETSMLP inner width."""
+def build_block(name, hidden_dim, intermediate_dim, d_state):
+    """The block called `name` (the library's `make_block`) of width
+    `hidden_dim`; `intermediate_dim` is the ETSMLP inner width."""
     from keras_ssm.models.blocks import make_block
 
     if name not in MODELS:
@@ -42,7 +43,7 @@ def build_block(name, hidden_dim, d_state):
     if name == "s4d":
         settings = {"d_state": d_state}
     else:
-        settings = {"intermediate_dim": hidden_dim}
+        settings = {"intermediate_dim": intermediate_dim}
     return make_block(name, settings, hidden_dim, num_layers=1)
 
 
@@ -54,8 +55,15 @@ def time_block(name, length, args):
     from benchmarks.harness import time_call
 
     keras.utils.set_random_seed(0)
-    block = build_block(name, args.hidden_dim or args.d_model, args.d_state)
-    x = np.random.default_rng(0).normal(size=(args.batch, length, args.d_model))
+    block = build_block(
+        name,
+        args.hidden_dim,
+        args.intermediate_dim or args.hidden_dim,
+        args.d_state,
+    )
+    x = np.random.default_rng(0).normal(
+        size=(args.batch, length, args.hidden_dim)
+    )
     x = keras.ops.convert_to_tensor(x.astype("float32"))
     try:
         seconds = time_call(make_train_step(block, x), repeats=args.repeats)
@@ -96,13 +104,19 @@ def add_ratios(rows):
 
 
 def main(argv=None):
+    from applications.common.arguments import add_renamed_option
     from benchmarks.harness import LENGTHS
     from benchmarks.harness import sweep_parser
 
     parser = sweep_parser(__doc__, LENGTHS, batch=8)
-    parser.add_argument("--d-model", type=int, default=256)
+    add_renamed_option(
+        parser, "--hidden-dim", "--d-model", type=int, default=256
+    )
     parser.add_argument(
-        "--hidden-dim", type=int, default=None, help="ETSMLP (default d_model)"
+        "--intermediate-dim",
+        type=int,
+        default=None,
+        help="ETSMLP inner width (default --hidden-dim)",
     )
     parser.add_argument("--d-state", type=int, default=64, help="S4D state")
     parser.add_argument("--models", nargs="+", default=list(MODELS))
@@ -123,8 +137,8 @@ def main(argv=None):
 
     backend = keras.backend.backend()
     print(
-        f"forward+backward, {backend}, batch {args.batch}, d_model "
-        f"{args.d_model}, lengths {args.lengths}",
+        f"forward+backward, {backend}, batch {args.batch}, hidden_dim "
+        f"{args.hidden_dim}, lengths {args.lengths}",
         flush=True,
     )
     rows = sweep(args)
@@ -146,8 +160,8 @@ def main(argv=None):
         output_path(args.output, "etsmlp_vs_s4d"),
         {
             "batch": args.batch,
-            "d_model": args.d_model,
-            "hidden_dim": args.hidden_dim or args.d_model,
+            "hidden_dim": args.hidden_dim,
+            "intermediate_dim": args.intermediate_dim or args.hidden_dim,
             "d_state": args.d_state,
             "repeats": args.repeats,
             "rows": rows,

@@ -135,7 +135,7 @@ for backend in ${BACKENDS//,/ }; do
   for width in $RUN_WIDTHS; do
     step "run_${backend}_d$width" "$T_RUN" "$PY" benchmarks/run.py \
       --models "$RUN_MODELS" --lengths "$RUN_LENGTHS" \
-      --batches "$RUN_BATCHES" --d-model "$width" --repeats 2 \
+      --batches "$RUN_BATCHES" --hidden-dim "$width" --repeats 2 \
       --max-step-seconds 2 --sweep-timeout "$T_RUN" --no-isolate \
       --output "$OUT_DIR/json/run_${backend}_d$width.json"
   done

@@ -25,6 +25,11 @@ def _fmt(value, digits=3):
     return str(value)
 
 
+def _width(payload):
+    """The model width of a run; files written before 0.2.0 say `d_model`."""
+    return payload.get("hidden_dim", payload.get("d_model"))
+
+
 def _table(header, rule, payloads, cells):
     """Markdown lines: `header`, `rule`, then `cells(payload, row)` of
     every row of every payload."""
@@ -36,7 +41,7 @@ def _table(header, rule, payloads, cells):
 
 
 def _run_cells(payload, row):
-    cells = [payload["backend"], payload.get("d_model")]
+    cells = [payload["backend"], _width(payload)]
     if "time_ms" not in row:
         error = (row.get("error") or "").strip().splitlines()
         note = error[-1][:60] if error else "no result"

@@ -46,36 +46,40 @@ if ROOT not in sys.path:
 
 MODELS = ("s4d", "etsmlp", "mamba", "mamba2", "transformer")
 FULL = {"lengths": (1024, 2048, 4096, 8192, 16384), "batches": (1, 8)}
-QUICK = {"lengths": (64, 128, 256), "batches": (1,), "d_model": 16}
+QUICK = {"lengths": (64, 128, 256), "batches": (1,), "hidden_dim": 16}
 
 
 # The block settings of each model, built by the library's one block factory
 # (`keras_ssm.models.blocks.make_block`). The Transformer here is the
 # library's block with the usual benchmark ratios: one head per 32 channels
 # and a 4x feed-forward.
-def block_settings(name, d_model):
-    """The `make_block` settings of benchmark model `name` at `d_model`."""
+def block_settings(name, hidden_dim):
+    """The `make_block` settings of benchmark model `name` at `hidden_dim`."""
     if name not in MODELS:
         raise ValueError(
             f"`--models` entries must be in {MODELS}; got {name!r}."
         )
     return {
         "s4d": {"d_state": 64},
-        "etsmlp": {"intermediate_dim": 2 * d_model},
+        "etsmlp": {"intermediate_dim": 2 * hidden_dim},
         "mamba": {"d_state": 16, "expand": 2},
-        "mamba2": {"d_state": 64, "expand": 2, "headdim": min(64, 2 * d_model)},
+        "mamba2": {
+            "d_state": 64,
+            "expand": 2,
+            "headdim": min(64, 2 * hidden_dim),
+        },
         "transformer": {
-            "intermediate_dim": 4 * d_model,
-            "num_heads": max(1, d_model // 32),
+            "intermediate_dim": 4 * hidden_dim,
+            "num_heads": max(1, hidden_dim // 32),
         },
     }[name]
 
 
-def build_block(name, d_model):
-    """One block of kind `name` with `d_model` channels in and out."""
+def build_block(name, hidden_dim):
+    """One block of kind `name` with `hidden_dim` channels in and out."""
     from keras_ssm.models.blocks import make_block
 
-    return make_block(name, block_settings(name, d_model), d_model, 1)
+    return make_block(name, block_settings(name, hidden_dim), hidden_dim, 1)
 
 
 class MemoryProbe:
@@ -177,9 +181,11 @@ def worker_rows(model, batch, args):
         row = {"model": model, "batch": batch, "length": length}
         try:
             keras.utils.set_random_seed(0)
-            block = build_block(model, args.d_model)
+            block = build_block(model, args.hidden_dim)
             inputs = keras.ops.convert_to_tensor(
-                np.random.randn(batch, length, args.d_model).astype("float32")
+                np.random.randn(batch, length, args.hidden_dim).astype(
+                    "float32"
+                )
             )
             step = make_train_step(block, inputs)
             step()  # compile outside the measurement
@@ -214,8 +220,8 @@ def run_sweep(model, batch, options):
         str(batch),
         "--lengths",
         ",".join(map(str, options.lengths)),
-        "--d-model",
-        str(options.d_model),
+        "--hidden-dim",
+        str(options.hidden_dim),
         "--repeats",
         str(options.repeats),
         "--max-step-seconds",
@@ -279,11 +285,15 @@ def run_layer_scripts():
 
 
 def parse_args(argv):
+    from applications.common.arguments import add_renamed_option
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--lengths", default=None, help="e.g. 1024,4096")
     parser.add_argument("--batches", default=None, help="e.g. 1,8")
-    parser.add_argument("--d-model", type=int, default=None)
+    add_renamed_option(
+        parser, "--hidden-dim", "--d-model", type=int, default=None
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
         "--quick",
@@ -311,7 +321,7 @@ def parse_args(argv):
         args.isolate = not quick
     args.lengths = _ints(args.lengths, "--lengths") or list(preset["lengths"])
     args.batches = _ints(args.batches, "--batches") or list(preset["batches"])
-    args.d_model = args.d_model or preset.get("d_model", 128)
+    args.hidden_dim = args.hidden_dim or preset.get("hidden_dim", 128)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in args.models if m not in MODELS]
     if unknown:
@@ -346,7 +356,9 @@ def main(argv=None):
     from benchmarks.harness import write_json
 
     backend = keras.backend.backend()
-    print(f"backend={backend} device={device_name()} d_model={args.d_model}")
+    print(
+        f"backend={backend} device={device_name()} hidden_dim={args.hidden_dim}"
+    )
     start = time.time()
     rows = []
     for model in args.models:
@@ -370,7 +382,7 @@ def main(argv=None):
     write_json(
         output_path(args.output, "run"),
         {
-            "d_model": args.d_model,
+            "hidden_dim": args.hidden_dim,
             "quick": args.quick,
             "wall_seconds": time.time() - start,
             # Timings on a shared machine are only as good as its idleness.

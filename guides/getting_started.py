@@ -83,7 +83,7 @@ print("train:", x_train.shape, "validation:", x_val.shape)
 """
 ## Three blocks in `keras.Sequential`
 
-`d_model` (the width) is inferred from the input's last axis, so a model is
+The width (`hidden_dim`) is inferred from the input's last axis, so a model is
 an input projection, a few blocks and a classification head. All three
 blocks are causal: the output at step t only sees inputs up to t, so we
 read the prediction from the last step.

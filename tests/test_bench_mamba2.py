@@ -20,7 +20,7 @@ def test_ssd_benchmark_quick_mode_writes_rows(tmp_path):
 def test_run_py_times_the_mamba2_block():
     assert "mamba2" in run.MODELS
     args = argparse.Namespace(
-        lengths=[16, 32], d_model=8, repeats=1, max_step_seconds=1e9
+        lengths=[16, 32], hidden_dim=8, repeats=1, max_step_seconds=1e9
     )
     rows = list(run.worker_rows("mamba2", 1, args))
     assert [r["length"] for r in rows] == [16, 32]

@@ -16,7 +16,15 @@ def test_quick_preset_and_explicit_lengths():
     assert args.lengths == list(run.QUICK["lengths"])
     args = run.parse_args(["--lengths", "4096,1024", "--batches", "8"])
     assert args.lengths == [1024, 4096] and args.batches == [8]
-    assert args.isolate and args.d_model == 128
+    assert args.isolate and args.hidden_dim == 128
+
+
+def test_d_model_is_a_deprecated_alias_of_hidden_dim(capsys):
+    assert run.parse_args(["--hidden-dim", "64"]).hidden_dim == 64
+    assert capsys.readouterr().err == ""
+    assert run.parse_args(["--d-model", "64"]).hidden_dim == 64
+    err = capsys.readouterr().err
+    assert err == "warning: --d-model is deprecated: use --hidden-dim.\n"
 
 
 def test_bad_arguments_fail_clearly():
@@ -46,7 +54,7 @@ def test_scaling_exponents_recover_linear_and_quadratic_growth():
 
 def test_worker_measures_a_block(backend):
     args = argparse.Namespace(
-        lengths=[16, 32], d_model=8, repeats=1, max_step_seconds=1e9
+        lengths=[16, 32], hidden_dim=8, repeats=1, max_step_seconds=1e9
     )
     rows = list(run.worker_rows("s4d", 2, args))
     assert [r["length"] for r in rows] == [16, 32]

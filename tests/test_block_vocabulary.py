@@ -96,15 +96,21 @@ def test_etsmlp_intermediate_dim_and_its_old_name():
     assert block.intermediate_dim == 12 and block.hidden_dim == 12
     config = block.get_config()
     assert config["intermediate_dim"] == 12 and "hidden_dim" not in config
-    with pytest.warns(DeprecationWarning, match="intermediate_dim"):
+    renamed = "`hidden_dim` of {} is deprecated: use `intermediate_dim`"
+    with pytest.warns(DeprecationWarning, match=renamed.format("ETSMLPBlock")):
         old = ETSMLPBlock(hidden_dim=12)
-    assert old.intermediate_dim == 12
-    with pytest.warns(DeprecationWarning):
+    assert old.intermediate_dim == 12 and old.get_config() == {
+        **config,
+        "name": old.name,
+    }
+    with pytest.warns(DeprecationWarning, match=renamed.format("ETSMLPGate")):
         old_gate = ETSMLPGate.from_config({"hidden_dim": 5, "gated": True})
     assert old_gate.intermediate_dim == 5
-    with pytest.raises(ValueError, match="intermediate_dim"):
+    with pytest.raises(ValueError, match="`intermediate_dim`.*`hidden_dim`"):
         ETSMLPBlock(intermediate_dim=12, hidden_dim=12)
-    with pytest.raises(TypeError, match="`hidden_dim`"):
+    with pytest.raises(ValueError, match="`intermediate_dim`.*`hidden_dim`"):
+        ETSMLPGate(12, hidden_dim=12)
+    with pytest.raises(TypeError, match="`intermediate_dim`"):
         ETSMLPBlock(hidden_dim=True)
     with pytest.raises(TypeError, match="intermediate_dim"):
         ETSMLPBlock()

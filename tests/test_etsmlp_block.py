@@ -172,10 +172,10 @@ def test_keras_save_and_load_round_trip(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"hidden_dim": 0}, "hidden_dim"),
-        ({"hidden_dim": 8, "norm": "group"}, "norm"),
-        ({"hidden_dim": 8, "dropout": -0.1}, "dropout"),
-        ({"hidden_dim": 8, "r_max": 1.0}, "r_max"),
+        ({"intermediate_dim": 0}, "intermediate_dim"),
+        ({"intermediate_dim": 8, "norm": "group"}, "norm"),
+        ({"intermediate_dim": 8, "dropout": -0.1}, "dropout"),
+        ({"intermediate_dim": 8, "r_max": 1.0}, "r_max"),
         ({"intermediate_dim": 8, "use_omega": "no"}, "use_omega"),
     ],
 )

@@ -45,7 +45,7 @@ def test_cli_trains_evaluates_and_writes_outputs(tmp_path, capsys):
         "16",
         "--model",
         "s4d",
-        "--d-model",
+        "--hidden-dim",
         "8",
         "--num-layers",
         "1",
@@ -73,6 +73,7 @@ def test_cli_trains_evaluates_and_writes_outputs(tmp_path, capsys):
     run = out / "ETTh1_MS_s4d_lip0.01" / "h4"
     result = json.loads((run / "result.json").read_text())
     assert result["config"]["features"] == "MS"
+    assert result["config"]["hidden_dim"] == 8
     assert result["lipschitz_weight"] == pytest.approx(0.01)
     assert result["windows"] == {
         "train": 8640 - 16 - 4 + 1,
@@ -202,7 +203,7 @@ def test_cli_errors_are_one_line_naming_the_argument(
 ):
     argv = [
         "--data-dir", str(ett_dir), "--no-download", "--horizon", "4",
-        "--input-size", "16", "--d-model", "8", "--num-layers", "1",
+        "--input-size", "16", "--hidden-dim", "8", "--num-layers", "1",
         "--epochs", "1", "--steps-per-epoch", "1", "--verbose", "0",
         "--output-dir", str(tmp_path / "runs"),
     ] + [a.replace("{dir}", str(ett_dir)) for a in extra]  # fmt: skip
@@ -253,3 +254,21 @@ def test_debug_shows_the_traceback(ett_dir, tmp_path):
             ["--data", "foo", "--data-dir", str(ett_dir), "--no-download",
              "--output-dir", str(tmp_path), "--debug"],
         )  # fmt: skip
+
+
+def test_d_model_is_a_deprecated_alias_of_hidden_dim(capsys):
+    from applications.forecasting.experiment import ForecastConfig
+
+    parser = cli.make_parser()
+    new = cli.config_from_args(parser.parse_args(["--hidden-dim", "8"]), 24)
+    assert capsys.readouterr().err == ""
+    old = cli.config_from_args(parser.parse_args(["--d-model", "8"]), 24)
+    err = capsys.readouterr().err
+    assert err == "warning: --d-model is deprecated: use --hidden-dim.\n"
+    assert new == old and new.hidden_dim == 8
+    assert "--d-model" not in parser.format_help()
+    # The result JSON of earlier runs holds `d_model` in its config.
+    with pytest.warns(DeprecationWarning, match="`d_model`.*`hidden_dim`"):
+        assert ForecastConfig(d_model=8) == ForecastConfig(hidden_dim=8)
+    with pytest.raises(ValueError, match="`hidden_dim`.*`d_model`"):
+        ForecastConfig(d_model=8, hidden_dim=8)

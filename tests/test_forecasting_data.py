@@ -173,7 +173,9 @@ def test_feature_modes(tmp_path, features, inputs, targets):
     data = load_forecasting_data(
         "ETTh2", features, input_size=16, h=8, batch_size=4, path=path
     )
-    assert data.num_inputs == inputs and data.target_columns == targets
+    assert data.input_features == inputs and data.target_columns == targets
+    with pytest.warns(DeprecationWarning, match="`num_inputs`.*`input_feat"):
+        assert data.num_inputs == inputs  # the deprecated name
     x, y = data.train[0]
     assert x.shape == (4, 16, inputs) and y.shape == (4, 8, len(targets))
     x, y = data.val.arrays()

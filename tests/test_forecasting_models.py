@@ -16,16 +16,16 @@ from keras_ssm.models import WindowNormalization
 from tests.helpers import assert_save_load_roundtrip
 from tests.helpers import to_numpy
 
-SMALL = dict(input_size=12, horizon=5, d_model=8, num_layers=1)
+SMALL = dict(input_size=12, horizon=5, hidden_dim=8, num_layers=1)
 
 
-def small_model(name, num_inputs=1, target_columns=(0,), **kwargs):
+def small_model(name, input_features=1, target_columns=(0,), **kwargs):
     """The forecasting CLI's model for `name`, small."""
     import types
 
     config = ForecastConfig(model=name, **dict(SMALL, d_state=4, **kwargs))
     data = types.SimpleNamespace(
-        num_inputs=num_inputs, target_columns=list(target_columns)
+        input_features=input_features, target_columns=list(target_columns)
     )
     return build_forecaster(config, data)
 
@@ -113,7 +113,7 @@ def test_window_normalization_matches_numpy(mode):
 def test_last_value_forecaster_is_shift_equivariant():
     """With "last" normalisation, adding c to the history adds c to the
     forecast: the level is carried by the window, not learned."""
-    model = small_model("s4d", num_inputs=2, target_columns=(1,))
+    model = small_model("s4d", input_features=2, target_columns=(1,))
     x = np.random.default_rng(4).normal(size=(2, 12, 2)).astype("float32")
     shifted = x + np.array([3.0, -2.0], dtype="float32")
     np.testing.assert_allclose(
@@ -124,7 +124,7 @@ def test_last_value_forecaster_is_shift_equivariant():
 @pytest.mark.parametrize("name", MODELS)
 def test_each_model_trains_a_few_steps(name):
     available(name)
-    model = small_model(name, num_inputs=3, target_columns=(2,))
+    model = small_model(name, input_features=3, target_columns=(2,))
     x = np.random.default_rng(5).normal(size=(16, 12, 3)).astype("float32")
     y = np.cumsum(x[:, -5:, 2:], axis=1)  # learnable from the inputs
     assert model(x[:2]).shape == (2, 5, 1)

@@ -36,7 +36,7 @@ def test_rows_name_device_date_and_every_result(tmp_path):
         "backend": "torch",
         "device": "NVIDIA H100",
         "date": "2026-12-01",
-        "d_model": 256,
+        "hidden_dim": 256,
         "rows": [
             {
                 "model": "s4d",
@@ -69,6 +69,10 @@ def test_rows_name_device_date_and_every_result(tmp_path):
     assert "| torch | 256 | 8 | 1024 | s4d | 1.5 | 12 |" in text
     assert "CUDA out of memory" in text
     assert "| chunked | 4096 | 2 | 40 |" in text
+    # Files written before 0.2.0 name the width `d_model`.
+    run["d_model"] = run.pop("hidden_dim")
+    (tmp_path / "run_torch_d256.json").write_text(json.dumps(run))
+    assert gpu_rows.markdown(str(tmp_path)) == text
 
 
 @pytest.mark.slow

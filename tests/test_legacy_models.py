@@ -56,3 +56,18 @@ def test_model_saved_before_0_2_loads_and_matches(name):
     np.testing.assert_allclose(
         outputs, reference[f"{name}_outputs"], rtol=1e-4, atol=1e-5
     )
+
+
+def test_old_argument_names_in_saved_configs_load_with_a_warning():
+    """The classifier saved before 0.2.0 names its retrieval-head width
+    `hidden_dim`, now `head_intermediate_dim` (the README's "Vocabulary")."""
+    renamed = (
+        "`hidden_dim` of SSMClassifier is deprecated: use "
+        "`head_intermediate_dim`"
+    )
+    with pytest.warns(DeprecationWarning, match=renamed):
+        model = keras.saving.load_model(
+            os.path.join(DATA, "legacy_pre_0_2_classifier.keras")
+        )
+    assert model.head_intermediate_dim == model.backbone.hidden_dim == 8
+    assert "hidden_dim" not in model.get_config()

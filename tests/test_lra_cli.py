@@ -15,7 +15,7 @@ def _args(output_dir, *extra):
         "--backend", keras.backend.backend(),
         "--task", "listops", "--model", "s4d", "--preset", "cpu",
         "--max-train", "16", "--max-eval", "8", "--max-length", "24",
-        "--depth", "1", "--d-model", "8", "--batch-size", "8",
+        "--depth", "1", "--hidden-dim", "8", "--batch-size", "8",
         "--output-dir", str(output_dir), "--verbose", "0", *extra,
     ]  # fmt: skip
 
@@ -166,3 +166,15 @@ def test_only_the_chosen_backend_framework_is_imported(tmp_path):
     result = _python(code, env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "tensorflow imported: False" in result.stdout, result.stdout
+
+
+def test_d_model_is_a_deprecated_alias_of_hidden_dim(capsys):
+    base = ["--task", "listops", "--model", "s4d"]
+    assert cli.parse_args(base + ["--hidden-dim", "8"]).hidden_dim == 8
+    assert capsys.readouterr().err == ""
+    assert cli.parse_args(base + ["--d-model", "8"]).hidden_dim == 8
+    err = capsys.readouterr().err
+    assert err == "warning: --d-model is deprecated: use --hidden-dim.\n"
+    with pytest.raises(SystemExit):
+        cli.parse_args(base + ["--d-model", "0"])
+    assert "argument --d-model: must be >= 1" in capsys.readouterr().err

@@ -185,7 +185,7 @@ def test_keras_round_trip_is_identical(build, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("cls", [TransformerForecaster, InformerForecaster])
 def test_baseline_forecasters_round_trip(cls, tmp_path):
-    model = cls(input_size=LENGTH, horizon=4, num_inputs=3, hidden_dim=8,
+    model = cls(input_size=LENGTH, horizon=4, input_features=3, hidden_dim=8,
                 num_layers=2, target_columns=[1])  # fmt: skip
     assert model.output_shape == (None, 4, 1)
     assert_save_load_roundtrip(model, _values(), tmp_path)
@@ -256,7 +256,7 @@ def test_empty_batches_are_refused_by_name():
         ),
         "baseline": (
             TransformerForecaster(
-                input_size=LENGTH, horizon=2, num_inputs=3, hidden_dim=8
+                input_size=LENGTH, horizon=2, input_features=3, hidden_dim=8
             ),
             np.zeros((0, LENGTH, 3), "float32"),
         ),
@@ -283,3 +283,64 @@ def test_classifier_accepts_mixed_precision():
     logits = model(_tokens())
     assert keras.backend.standardize_dtype(logits.dtype) == "float32"
     assert np.all(np.isfinite(to_numpy(logits)))
+
+
+# (builder, current name, deprecated name, value): see the README's
+# "Vocabulary".
+RENAMED = {
+    "transformer": (
+        lambda **kw: TransformerForecaster(
+            input_size=LENGTH, horizon=2, hidden_dim=8, num_layers=1, **kw
+        ),
+        "input_features",
+        "num_inputs",
+        3,
+    ),
+    "informer": (
+        lambda **kw: InformerForecaster(
+            input_size=LENGTH, horizon=2, hidden_dim=8, num_layers=1, **kw
+        ),
+        "input_features",
+        "num_inputs",
+        3,
+    ),
+    "classifier": (
+        lambda **kw: SSMClassifier(
+            _backbone("s4d", name="backbone"), 2, retrieval=True, **kw
+        ),
+        "head_intermediate_dim",
+        "hidden_dim",
+        6,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RENAMED))
+def test_renamed_arguments_keep_working_under_their_old_names(case):
+    build, new, old, value = RENAMED[case]
+    model = build(name="m", **{new: value})
+    config = model.get_config()
+    assert config[new] == value and old not in config
+    warning = f"`{old}` of {type(model).__name__} is deprecated: use `{new}`"
+    with pytest.warns(DeprecationWarning, match=warning):
+        legacy = build(name="m", **{old: value})
+    assert legacy.get_config() == config
+    assert legacy.count_params() == model.count_params()
+    # A config saved before the rename loads into the same model.
+    saved = {**config, old: config[new]}
+    del saved[new]
+    with pytest.warns(DeprecationWarning, match=warning):
+        restored = type(model).from_config(saved)
+    assert restored.get_config() == config
+    with pytest.raises(ValueError, match=f"both `{new}`.*name `{old}`"):
+        build(**{new: value, old: value})
+
+
+def test_the_classifier_head_width_is_not_the_model_width():
+    model = SSMClassifier(
+        _backbone("s4d"), 2, retrieval=True, head_intermediate_dim=6
+    )
+    assert model.backbone.hidden_dim == 8
+    assert tuple(model.get_layer("mlp").kernel.shape) == (4 * 8, 6)
+    default = SSMClassifier(_backbone("s4d"), 2, retrieval=True)
+    assert default.head_intermediate_dim == 8

@@ -137,7 +137,7 @@ def test_the_cli_console_shows_one_header_and_one_result(tmp_path):
     command = [
         "-m", "applications.lra", "--task", "listops", "--model", "s4d",
         "--max-train", "16", "--max-eval", "8", "--max-length", "16",
-        "--depth", "1", "--d-model", "8", "--batch-size", "8",
+        "--depth", "1", "--hidden-dim", "8", "--batch-size", "8",
         "--epochs", "1", "--data-parallel", "--verbose", "2",
         "--output-dir", str(tmp_path / "run"),
     ]  # fmt: skip

@@ -141,6 +141,93 @@ def test_a_corrupted_weights_file_names_the_file(tmp_path):
         SSMClassifier.from_preset("s4d_listops_cpu", weights=path, **SMALL)
 
 
+def test_deprecated_names_work_as_overrides():
+    renamed = (
+        "`num_inputs` of TransformerForecaster.from_preset is deprecated: "
+        "use `input_features`"
+    )
+    new = TransformerForecaster.from_preset(
+        "transformer_etth1_cpu", input_features=2, **SMALL
+    )
+    with pytest.warns(DeprecationWarning, match=renamed):
+        old = TransformerForecaster.from_preset(
+            "transformer_etth1_cpu", num_inputs=2, **SMALL
+        )
+    assert {**old.get_config(), "name": new.name} == new.get_config()
+    assert old.input_features == 2 and old.inputs[0].shape[-1] == 2
+    with pytest.raises(ValueError, match="both `input_features`.*`num_inputs`"):
+        TransformerForecaster.from_preset(
+            "transformer_etth1_cpu", input_features=2, num_inputs=2
+        )
+    # `hidden_dim` is the model width: the backbone's, not the classifier's
+    # retrieval head (whose width was called `hidden_dim` before 0.2.0).
+    model = SSMClassifier.from_preset(
+        "s4d_retrieval_cpu", head_intermediate_dim=4, **SMALL
+    )
+    assert model.backbone.hidden_dim == 8
+    assert model.get_layer("mlp").kernel.shape[-1] == 4
+
+
+def _rename_saved_keys(folder, new, old):
+    """Rewrites a preset folder's configs as an earlier version saved them."""
+    for name in ("config.json", "task.json"):
+        path = os.path.join(folder, name)
+        with open(path) as f:
+            config = json.load(f)
+        if new in config["config"]:
+            config["config"][old] = config["config"].pop(new)
+        with open(path, "w") as f:
+            json.dump(config, f)
+    path = os.path.join(folder, "metadata.json")
+    with open(path) as f:
+        metadata = json.load(f)
+    for name in metadata["files"]:
+        metadata["files"][name] = preset_io.sha256(os.path.join(folder, name))
+    with open(path, "w") as f:
+        json.dump(metadata, f)
+
+
+@pytest.mark.parametrize(
+    "cls, preset, new, old, inputs",
+    [
+        (
+            TransformerForecaster,
+            "transformer_etth1_cpu",
+            "input_features",
+            "num_inputs",
+            SERIES,
+        ),
+        (
+            SSMClassifier,
+            "s4d_listops_cpu",
+            "head_intermediate_dim",
+            "hidden_dim",
+            TOKENS,
+        ),
+    ],
+)
+def test_a_folder_saved_with_old_names_loads_the_same(
+    tmp_path, cls, preset, new, old, inputs
+):
+    model = cls.from_preset(preset, **SMALL)
+    folder = model.save_to_preset(tmp_path / "old")
+    _rename_saved_keys(folder, new, old)
+    assert old in json.load(open(os.path.join(folder, "task.json")))["config"]
+    renamed = f"`{old}` of {cls.__name__} is deprecated: use `{new}`"
+    with pytest.warns(DeprecationWarning, match=renamed):
+        restored = cls.from_preset(folder)
+    np.testing.assert_array_equal(
+        to_numpy(restored(inputs)), to_numpy(model(inputs))
+    )
+    assert restored.get_config()[new] == model.get_config()[new]
+    # An override under the new name replaces the saved old one.
+    with pytest.warns(DeprecationWarning, match=renamed):
+        again = cls.from_preset(folder, **{new: getattr(model, new)})
+    np.testing.assert_array_equal(
+        to_numpy(again(inputs)), to_numpy(model(inputs))
+    )
+
+
 # === Preset folders ===
 
 

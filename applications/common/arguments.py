@@ -6,6 +6,7 @@ option (`argument --epochs: must be >= 1, got 0`).
 
 import argparse
 import math
+import sys
 
 BACKENDS = ("jax", "tensorflow", "torch")
 
@@ -50,6 +51,57 @@ rate.__doc__ = "argparse type: a dropout rate in [0, 1)."
 def finite_float(text):
     """argparse type: a finite float (no nan or inf)."""
     return _number(text, float)
+
+
+class _DeprecatedOption(argparse.Action):
+    """Stores the value of an old option name, with one warning line."""
+
+    def __init__(self, option_strings, dest, new=None, **kwargs):
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(
+            f"warning: {option_string} is deprecated: use {self.new}.",
+            file=sys.stderr,
+        )
+        setattr(namespace, self.dest, values)
+
+
+def add_renamed_option(parser, new, old, **kwargs):
+    """Adds the option `new` and its deprecated name `old`.
+
+    `old` sets the same value (hidden from `--help`) and prints one
+    warning line naming both, e.g. `--d-model` for `--hidden-dim`.
+
+    Args:
+        parser: an `argparse.ArgumentParser` or argument group.
+        new: the option's name, e.g. `"--hidden-dim"`.
+        old: its deprecated name, e.g. `"--d-model"`.
+        **kwargs: `add_argument`'s keywords of `new` (`type`, `default`,
+            `help`, ...).
+
+    Returns:
+        The action of `new`.
+
+    Example:
+
+    >>> parser = argparse.ArgumentParser()
+    >>> _ = add_renamed_option(parser, "--hidden-dim", "--d-model", type=int)
+    >>> parser.parse_args(["--d-model", "8"]).hidden_dim
+    8
+    """
+    action = parser.add_argument(new, **kwargs)
+    parser.add_argument(
+        old,
+        dest=action.dest,
+        type=kwargs.get("type"),
+        action=_DeprecatedOption,
+        new=new,
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
+    )
+    return action
 
 
 def add_backend_argument(parser):

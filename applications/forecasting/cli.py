@@ -5,6 +5,7 @@ import dataclasses
 import os
 
 from applications.common import training
+from applications.common.arguments import add_renamed_option
 from applications.forecasting.experiment import HORIZONS
 from applications.forecasting.experiment import MODELS
 from applications.forecasting.experiment import ForecastConfig
@@ -54,8 +55,13 @@ def make_parser():
     )
     group = parser.add_argument_group("model")
     group.add_argument("--model", default=defaults.model, choices=MODELS)
-    group.add_argument(
-        "--d-model", type=training.positive_int, default=defaults.d_model
+    add_renamed_option(
+        group,
+        "--hidden-dim",
+        "--d-model",
+        type=training.positive_int,
+        default=defaults.hidden_dim,
+        help="Model width.",
     )
     group.add_argument(
         "--num-layers", type=training.positive_int, default=defaults.num_layers

@@ -19,6 +19,7 @@ from applications.forecasting.metrics import predict_windows
 from applications.forecasting.plotting import plot_forecasts
 from keras_ssm.datasets.ett import load_forecasting_data
 from keras_ssm.models.blocks import BLOCK_TYPES
+from keras_ssm.utils.deprecation import deprecated_arguments
 
 # The SSM block types of the library (the Transformer has its own
 # forecasting baselines).
@@ -51,8 +52,10 @@ class ForecastConfig:
         input_size: input window length.
         model: "s4d", "etsmlp", "etsmlp_gate", "mamba", "transformer",
             "informer".
-        d_model, num_layers, d_state, dropout, normalization: model size
-            (see `build_ssm_forecaster`).
+        hidden_dim, num_layers, d_state, dropout, normalization: model
+            size (see `build_forecaster`). `hidden_dim` is the model width
+            (its old name `d_model`, which the result JSON files of earlier
+            runs hold, still works with a warning).
         lipschitz: lambda of the Lipschitz regulariser (0: off); SSMs get
             +lambda, Transformers -lambda.
         lipschitz_decay: eps of the schedule lambda exp(-eps t) of Data
@@ -71,7 +74,7 @@ class ForecastConfig:
     horizon: int = 24
     input_size: int = 336
     model: str = "s4d"
-    d_model: int = 64
+    hidden_dim: int = 64
     num_layers: int = 2
     d_state: int = 64
     dropout: float = 0.1
@@ -101,6 +104,11 @@ class ForecastConfig:
         return f"{self.data}_{self.features}_{self.model}{lip}/h{self.horizon}"
 
 
+ForecastConfig.__init__ = deprecated_arguments(d_model="hidden_dim")(
+    ForecastConfig.__init__
+)
+
+
 def build_forecaster(config, data):
     """The `keras_ssm.models` forecaster of `config` for `data`'s columns."""
     from keras_ssm import models
@@ -118,8 +126,8 @@ def build_forecaster(config, data):
             else models.InformerForecaster
         )
         return baseline(
-            num_inputs=data.num_inputs,
-            hidden_dim=config.d_model,
+            input_features=data.input_features,
+            hidden_dim=config.hidden_dim,
             num_layers=config.num_layers,
             dropout=config.dropout,
             lipschitz_weight=config.lipschitz_weight,
@@ -133,8 +141,8 @@ def build_forecaster(config, data):
     backbone = models.SSMBackbone(
         config.model,
         num_layers=config.num_layers,
-        hidden_dim=config.d_model,
-        input_features=data.num_inputs,
+        hidden_dim=config.hidden_dim,
+        input_features=data.input_features,
         dropout=config.dropout,
         lipschitz_weight=config.lipschitz_weight,
         **state,

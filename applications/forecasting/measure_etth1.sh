@@ -10,7 +10,7 @@ out=${1:-runs/forecasting_etth1}
 models=${2:-s4d etsmlp}
 lambdas=${3:-0 0.01}
 common=(--backend jax --data ETTh1 --features S --all-horizons
-        --input-size 96 --d-model 16 --num-layers 2 --d-state 16
+        --input-size 96 --hidden-dim 16 --num-layers 2 --d-state 16
         --batch-size 32 --epochs 4 --steps-per-epoch 100 --patience 2
         --learning-rate 3e-3 --verbose 2 --output-dir "$out")
 for model in $models; do

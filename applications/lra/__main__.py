@@ -18,6 +18,7 @@ import os
 import sys
 
 from applications.common import training
+from applications.common.arguments import add_renamed_option
 
 
 def parse_args(argv=None):
@@ -46,7 +47,14 @@ def parse_args(argv=None):
         help="Rescale the embedding to [0, 1] before the penalty.",
     )
     parser.add_argument("--depth", type=training.positive_int, default=None)
-    parser.add_argument("--d-model", type=training.positive_int, default=None)
+    add_renamed_option(
+        parser,
+        "--hidden-dim",
+        "--d-model",
+        type=training.positive_int,
+        default=None,
+        help="Model width (default: the preset's).",
+    )
     parser.add_argument(
         "--learning-rate", type=training.positive_float, default=None
     )
@@ -149,7 +157,7 @@ def main(argv=None):
     model_cfg["backbone"] = scale_backbone_config(
         model_cfg["backbone"],
         num_layers=args.depth,
-        hidden_dim=args.d_model,
+        hidden_dim=args.hidden_dim,
         sequence_length=length,
         lipschitz_weight=args.lipschitz,
         lipschitz_normalize=args.lipschitz_normalize,

@@ -1,38 +1,19 @@
 """The ETSMLP block: an element-wise MLP with complex exponential smoothing."""
 
-import warnings
-
 import keras
 
 from keras_ssm.layers.ces import CES
 from keras_ssm.layers.residual import ResidualBlock
 from keras_ssm.layers.residual import pop_block_kwargs
+from keras_ssm.utils.deprecation import deprecated_arguments
 from keras_ssm.utils.validation import ArgumentTypeError
 from keras_ssm.utils.validation import check_activation
 from keras_ssm.utils.validation import check_bool
 from keras_ssm.utils.validation import check_int
 
 
-def resolve_intermediate_dim(intermediate_dim, hidden_dim):
-    """The inner width from `intermediate_dim` or its old name `hidden_dim`.
-
-    keras-ssm 0.1.0 called the block's inner width `hidden_dim`; saved
-    configs still carry that key, so it stays accepted as an alias.
-    """
-    if hidden_dim is not None:
-        if intermediate_dim is not None:
-            raise ValueError(
-                "Give the inner width once, as `intermediate_dim`; got both "
-                f"`intermediate_dim={intermediate_dim!r}` and its deprecated "
-                f"alias `hidden_dim={hidden_dim!r}`."
-            )
-        warnings.warn(
-            "`hidden_dim` of ETSMLPBlock/ETSMLPGate is deprecated: use "
-            "`intermediate_dim`.",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-        return check_int("hidden_dim", hidden_dim, minimum=1)
+def check_intermediate_dim(intermediate_dim):
+    """The inner width, a positive integer (required)."""
     if intermediate_dim is None:
         raise ArgumentTypeError(
             "ETSMLPBlock needs `intermediate_dim`, the width of the hidden "
@@ -62,8 +43,9 @@ class ETSMLPBlock(ResidualBlock):
 
     Args:
         intermediate_dim: width of the hidden layer (where the CES runs).
-            The deprecated keyword `hidden_dim=` is still accepted (saved
-            configs of keras-ssm 0.1.0 use it).
+            Its deprecated name `hidden_dim` (keras-ssm 0.1.0, whose saved
+            configs use it) still works, with a warning; see the README's
+            "Vocabulary".
         gated: multiply the output by the gate sigmoid(W_g X) (ETSMLP-Gate).
         norm: "layer" (default), "batch" or "rms".
         dropout: dropout rate on the block output before the residual.
@@ -89,19 +71,19 @@ class ETSMLPBlock(ResidualBlock):
     ... ])
     """
 
+    # keras-ssm 0.1.0 called the inner width `hidden_dim`, now the name of
+    # the model width; configs saved then still carry it.
+    @deprecated_arguments(hidden_dim="intermediate_dim")
     def __init__(
         self,
         intermediate_dim=None,
         gated=False,
         norm="layer",
         activation="relu",
-        hidden_dim=None,
         **kwargs,
     ):
         super().__init__(norm=norm, **pop_block_kwargs(kwargs))
-        self.intermediate_dim = resolve_intermediate_dim(
-            intermediate_dim, hidden_dim
-        )
+        self.intermediate_dim = check_intermediate_dim(intermediate_dim)
         self.gated = check_bool("gated", gated)
         self.activation = check_activation("activation", activation)
         # CES validates its own arguments.
@@ -186,6 +168,7 @@ class ETSMLPGate(ETSMLPBlock):
     >>> y = block(keras.random.normal((2, 256, 64)))  # (2, 256, 64)
     """
 
+    @deprecated_arguments(hidden_dim="intermediate_dim")
     def __init__(self, intermediate_dim=None, gated=True, **kwargs):
         if check_bool("gated", gated) is not True:
             raise ValueError(

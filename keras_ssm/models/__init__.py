@@ -17,6 +17,10 @@
   (keras-hub's layout); `Model.from_preset(folder)` (or `"hf://..."`,
   `"kaggle://..."`) loads it, TRAINED, on any backend, and
   `upload_preset(uri, folder)` publishes it.
+
+Every model names its width `hidden_dim` and the width of value inputs
+`input_features` (the README's "Vocabulary" lists the names and their
+deprecated aliases).
 """
 
 from keras_ssm.models.backbone import SSMBackbone

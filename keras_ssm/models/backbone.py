@@ -4,6 +4,7 @@ import keras
 
 from keras_ssm.models.blocks import BLOCK_TYPES
 from keras_ssm.models.blocks import make_block
+from keras_ssm.models.config import ArgumentConfig
 from keras_ssm.models.preset_io import PresetMixin
 
 # Block arguments of the backbone (None: the block's own default).
@@ -31,7 +32,7 @@ def _positive_int(name, value, optional=False):
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
-class SSMBackbone(PresetMixin, keras.Model):
+class SSMBackbone(ArgumentConfig, PresetMixin, keras.Model):
     """A stack of residual sequence blocks: (batch, length) -> features.
 
         token ids -> Embedding      \\
@@ -59,10 +60,12 @@ class SSMBackbone(PresetMixin, keras.Model):
     Args:
         block_type: the block of the stack (see above).
         num_layers: number of blocks.
-        hidden_dim: model width.
+        hidden_dim: model width (the names of keras-ssm are listed in the
+            README's "Vocabulary").
         vocabulary_size: token vocabulary size (padding included), for
             token-id inputs.
-        input_features: features per step, for value inputs.
+        input_features: features per step, for value inputs (the input
+            width).
         padding_id: the token id of padding (token inputs).
         sequence_length: input length; None accepts any length (the
             Transformer needs it for its position embedding).
@@ -261,26 +264,3 @@ class SSMBackbone(PresetMixin, keras.Model):
         if not self.takes_token_ids:
             return None
         return keras.ops.not_equal(inputs, self.padding_id)
-
-    def get_config(self):
-        config = {
-            "name": self.name,
-            "trainable": self.trainable,
-            "block_type": self.block_type,
-            "num_layers": self.num_layers,
-            "hidden_dim": self.hidden_dim,
-            "vocabulary_size": self.vocabulary_size,
-            "input_features": self.input_features,
-            "padding_id": self.padding_id,
-            "sequence_length": self.sequence_length,
-            "block_kwargs": dict(self.block_kwargs),
-            "lipschitz_weight": self.lipschitz_weight,
-            "lipschitz_normalize": self.lipschitz_normalize,
-        }
-        for key in BLOCK_ARGUMENTS:
-            config[key] = getattr(self, key)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

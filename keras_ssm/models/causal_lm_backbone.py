@@ -7,6 +7,7 @@ from keras_ssm.layers.mamba2_block import Mamba2Block
 from keras_ssm.layers.mamba_block import MambaBlock
 from keras_ssm.layers.ssd import NO_TIME_STEP_LIMIT
 from keras_ssm.models.causal_lm_state import PREFILL
+from keras_ssm.models.config import ArgumentConfig
 from keras_ssm.utils.validation import check_bool
 from keras_ssm.utils.validation import check_choice
 from keras_ssm.utils.validation import check_float
@@ -28,7 +29,7 @@ def _make_block(block_type, block_config, norm_epsilon, time_step_limit):
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
-class SSMCausalLMBackbone(keras.Model):
+class SSMCausalLMBackbone(ArgumentConfig, keras.Model):
     """Token embedding, residual Mamba or Mamba-2 blocks, final RMSNorm.
 
     The architecture of the pretrained Mamba (`state-spaces/mamba-*`) and
@@ -46,7 +47,7 @@ class SSMCausalLMBackbone(keras.Model):
     Args:
         vocabulary_size: number of rows of the embedding (a checkpoint's
             padded vocabulary).
-        hidden_dim: model width d_model.
+        hidden_dim: model width (Mamba's `d_model`).
         num_layers: number of blocks.
         block_type: `"mamba"` (`MambaBlock`) or `"mamba2"` (`Mamba2Block`).
         block_config: dict of the block's arguments (`d_state`, `d_conv`,
@@ -67,6 +68,8 @@ class SSMCausalLMBackbone(keras.Model):
     >>> tuple(backbone.logits(hidden).shape)
     (1, 5, 64)
     """
+
+    _config_header = ("dtype",)
 
     def __init__(
         self,
@@ -219,24 +222,3 @@ class SSMCausalLMBackbone(keras.Model):
             new_state.append(tuple(block_state))
         hidden = self.final_norm(ops.expand_dims(x, 1))[:, 0]
         return hidden, tuple(new_state)
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "vocabulary_size": self.vocabulary_size,
-            "hidden_dim": self.hidden_dim,
-            "num_layers": self.num_layers,
-            "block_type": self.block_type,
-            "block_config": dict(self.block_config),
-            "norm_epsilon": self.norm_epsilon,
-            "time_step_limit": list(self.time_step_limit),
-            "tie_word_embeddings": self.tie_word_embeddings,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)

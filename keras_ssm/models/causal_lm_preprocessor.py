@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from keras_ssm.utils.validation import check_bool
+from keras_ssm.utils.validation import check_instance
 from keras_ssm.utils.validation import check_int
 
 
@@ -53,12 +54,12 @@ class SSMTokenizer:
         end_token_id=None,
         pad_token_id=None,
     ):
-        if not isinstance(tokenizer_json, str):
-            raise ValueError(
-                "`tokenizer_json` must be the text of a tokenizer.json, got "
-                f"{type(tokenizer_json).__name__}."
-            )
-        self.tokenizer_json = tokenizer_json
+        self.tokenizer_json = check_instance(
+            "tokenizer_json",
+            tokenizer_json,
+            str,
+            "the text of a tokenizer.json",
+        )
         self.backend = _tokenizers().Tokenizer.from_str(tokenizer_json)
         ids = {
             "start_token_id": start_token_id,
@@ -149,12 +150,9 @@ class SSMCausalLMPreprocessor:
         add_start_token=False,
         add_end_token=True,
     ):
-        if not isinstance(tokenizer, SSMTokenizer):
-            raise ValueError(
-                "`tokenizer` must be an SSMTokenizer, got "
-                f"{type(tokenizer).__name__}."
-            )
-        self.tokenizer = tokenizer
+        self.tokenizer = check_instance(
+            "tokenizer", tokenizer, SSMTokenizer, "an SSMTokenizer"
+        )
         self.sequence_length = check_int(
             "sequence_length", sequence_length, minimum=1
         )

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_ssm.models.task import PresetModel
+from keras_ssm.utils.deprecation import deprecated_arguments
 from keras_ssm.utils.validation import check_classifier_data
 
 POOLINGS = ("mean", "max")
@@ -40,14 +41,17 @@ class SSMClassifier(PresetModel):
     With `retrieval=True` (the two-document matching task of the Long Range
     Arena), both documents go through the same backbone; the pooled
     features u, v are combined as [u, v, u * v, u - v] and classified by a
-    two-layer MLP (GELU hidden layer of width `hidden_dim`).
+    two-layer MLP (GELU hidden layer of width `head_intermediate_dim`).
 
     Args:
         backbone: a `keras_ssm.models.SSMBackbone`.
         num_classes: number of classes.
         pooling: "mean" or "max" over the valid (non-padding) steps.
         retrieval: two token inputs, the matching head above.
-        hidden_dim: width of the retrieval MLP (default the backbone's).
+        head_intermediate_dim: width of the retrieval MLP's hidden layer
+            (default the backbone's `hidden_dim`). Its deprecated name is
+            `hidden_dim` (before keras-ssm 0.2.0), which is now the model
+            width only; see the README's "Vocabulary".
         **kwargs: `name`, `trainable`, `dtype` of `keras.Model`.
 
     Outputs are float32 logits (batch, num_classes).
@@ -61,13 +65,14 @@ class SSMClassifier(PresetModel):
     (None, 10)
     """
 
+    @deprecated_arguments(hidden_dim="head_intermediate_dim")
     def __init__(
         self,
         backbone,
         num_classes,
         pooling="mean",
         retrieval=False,
-        hidden_dim=None,
+        head_intermediate_dim=None,
         **kwargs,
     ):
         if isinstance(num_classes, bool) or not isinstance(num_classes, int):
@@ -84,7 +89,7 @@ class SSMClassifier(PresetModel):
             )
         if retrieval and not backbone.takes_token_ids:
             raise ValueError("`retrieval=True` needs a backbone on token ids.")
-        hidden_dim = hidden_dim or backbone.hidden_dim
+        head_intermediate_dim = head_intermediate_dim or backbone.hidden_dim
 
         def pooled(inputs):
             features = backbone(inputs)
@@ -111,7 +116,7 @@ class SSMClassifier(PresetModel):
                 [u, v, u * v, u - v]
             )
             hidden = keras.layers.Dense(
-                hidden_dim, activation="gelu", name="mlp"
+                head_intermediate_dim, activation="gelu", name="mlp"
             )(features)
             outputs = head(hidden)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
@@ -119,7 +124,7 @@ class SSMClassifier(PresetModel):
         self.num_classes = num_classes
         self.pooling = pooling
         self.retrieval = bool(retrieval)
-        self.hidden_dim = hidden_dim
+        self.head_intermediate_dim = head_intermediate_dim
 
     def fit(self, x=None, y=None, *args, **kwargs):
         # Checked here, on every backend: JAX gathers an out-of-range label
@@ -141,21 +146,3 @@ class SSMClassifier(PresetModel):
             ),
             "metrics": ["accuracy"],
         }
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.layers.serialize(self.backbone),
-            "num_classes": self.num_classes,
-            "pooling": self.pooling,
-            "retrieval": self.retrieval,
-            "hidden_dim": self.hidden_dim,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config["backbone"], dict):
-            config["backbone"] = keras.layers.deserialize(config["backbone"])
-        return cls(**config)

@@ -19,20 +19,41 @@ def forecast_metrics():
     ]
 
 
-def check_forecast_sizes(input_size, horizon, target_columns, num_inputs):
-    """Validates the sizes shared by every forecaster."""
+def check_forecast_sizes(input_size, horizon, target_columns, input_features):
+    """Validates the sizes shared by every forecaster; the target columns."""
     for name, value in (("input_size", input_size), ("horizon", horizon)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(
                 f"`{name}` must be a positive integer, got {value!r}."
             )
     columns = [int(c) for c in target_columns]
-    if not columns or any(not 0 <= c < num_inputs for c in columns):
+    if not columns or any(not 0 <= c < input_features for c in columns):
         raise ValueError(
             "`target_columns` must be a non-empty list of input columns in "
-            f"[0, {num_inputs}); got {list(target_columns)}."
+            f"[0, {input_features}); got {list(target_columns)}."
         )
     return columns
+
+
+def normalized_history(input_size, input_features, normalization):
+    """The `history` input and its window normalisation.
+
+    Returns:
+        `(inputs, normalized, shift, scale)`; `denormalized` undoes the
+        normalisation on a forecast.
+    """
+    inputs = keras.Input((input_size, input_features), name="history")
+    normalized, shift, scale = WindowNormalization(
+        normalization, name="normalize"
+    )(inputs)
+    return inputs, normalized, shift, scale
+
+
+def denormalized(forecast, target_columns, shift, scale):
+    """`forecast` on the scale of the history (the target columns')."""
+    return WindowDenormalization(target_columns, name="denormalize")(
+        forecast, shift, scale
+    )
 
 
 SCALER_FILE = "scaler.json"
@@ -205,18 +226,15 @@ class SSMForecaster(ForecasterBase):
                 f"({backbone.sequence_length}) must be None or `input_size` "
                 f"({input_size})."
             )
-        num_inputs = backbone.input_features
         columns = check_forecast_sizes(
-            input_size, horizon, target_columns, num_inputs
+            input_size, horizon, target_columns, backbone.input_features
         )
-        inputs = keras.Input((input_size, num_inputs), name="history")
-        normalize = WindowNormalization(normalization, name="normalize")
-        x, shift, scale = normalize(inputs)
+        inputs, x, shift, scale = normalized_history(
+            input_size, backbone.input_features, normalization
+        )
         x = backbone(x)
         forecast = HorizonHead(horizon, len(columns), name="head")(x)
-        outputs = WindowDenormalization(columns, name="denormalize")(
-            forecast, shift, scale
-        )
+        outputs = denormalized(forecast, columns, shift, scale)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.backbone = backbone
         self.input_size = input_size
@@ -235,21 +253,3 @@ class SSMForecaster(ForecasterBase):
             and backbone_config.get("sequence_length") == config["input_size"]
         ):
             backbone_over["sequence_length"] = task_over["input_size"]
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.layers.serialize(self.backbone),
-            "input_size": self.input_size,
-            "horizon": self.horizon,
-            "target_columns": list(self.target_columns),
-            "normalization": self.normalization,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config["backbone"], dict):
-            config["backbone"] = keras.layers.deserialize(config["backbone"])
-        return cls(**config)

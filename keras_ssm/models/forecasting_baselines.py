@@ -19,10 +19,12 @@ import keras
 
 from keras_ssm.models.forecaster import ForecasterBase
 from keras_ssm.models.forecaster import check_forecast_sizes
+from keras_ssm.models.forecaster import denormalized
+from keras_ssm.models.forecaster import normalized_history
 from keras_ssm.models.forecasting_layers import DecoderSeed
 from keras_ssm.models.forecasting_layers import HorizonHead
-from keras_ssm.models.forecasting_layers import WindowDenormalization
-from keras_ssm.models.forecasting_layers import WindowNormalization
+from keras_ssm.models.preset_io import init_arguments
+from keras_ssm.utils.deprecation import deprecated_arguments
 
 
 def _keras_hub_layers():
@@ -49,35 +51,34 @@ def _embed(x, hidden_dim, name, lipschitz_weight):
     return x
 
 
-def _encoder_layer(hidden_dim, num_heads, dropout, name):
-    return _keras_hub_layers().TransformerEncoder(
-        intermediate_dim=4 * hidden_dim,
-        num_heads=num_heads,
-        dropout=dropout,
-        activation="gelu",
-        name=name,
-    )
+def _encode(x, hidden_dim, num_layers, num_heads, dropout, distil=False):
+    """`num_layers` Transformer encoder layers (GELU, feed-forward 4 x).
+
+    With `distil`, Informer's distilling halves the length between them.
+    """
+    for index in range(num_layers):
+        x = _keras_hub_layers().TransformerEncoder(
+            intermediate_dim=4 * hidden_dim,
+            num_heads=num_heads,
+            dropout=dropout,
+            activation="gelu",
+            name=f"encoder_{index}",
+        )(x)
+        if distil and index < num_layers - 1:
+            x = _distil(x, hidden_dim, f"distil_{index}")
+    return x
 
 
 class _BaselineForecaster(ForecasterBase):
-    """Config plumbing of the baselines: every argument is a plain value."""
+    """Config plumbing of the baselines: every argument is a plain value.
 
-    _ARGUMENTS = ()
+    The input width was called `num_inputs` before keras-ssm 0.2.0; that
+    name, in configs saved then included, still works with a warning.
+    """
 
     def _store(self, values):
-        for key in self._ARGUMENTS:
+        for key in init_arguments(type(self)):
             setattr(self, key, values[key])
-
-    def get_config(self):
-        config = {"name": self.name, "trainable": self.trainable}
-        for key in self._ARGUMENTS:
-            value = getattr(self, key)
-            config[key] = list(value) if isinstance(value, list) else value
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
@@ -87,7 +88,7 @@ class TransformerForecaster(_BaselineForecaster):
     Args:
         input_size: input window length.
         horizon: forecast horizon.
-        num_inputs: input series.
+        input_features: input series (deprecated name: `num_inputs`).
         target_columns: indices of the predicted series among the inputs.
         hidden_dim: model width (feed-forward 4 * hidden_dim).
         num_layers: encoder layers.
@@ -103,24 +104,12 @@ class TransformerForecaster(_BaselineForecaster):
     (None, 8, 1)
     """
 
-    _ARGUMENTS = (
-        "input_size",
-        "horizon",
-        "num_inputs",
-        "target_columns",
-        "hidden_dim",
-        "num_layers",
-        "num_heads",
-        "dropout",
-        "normalization",
-        "lipschitz_weight",
-    )
-
+    @deprecated_arguments(num_inputs="input_features")
     def __init__(
         self,
         input_size=96,
         horizon=24,
-        num_inputs=1,
+        input_features=1,
         target_columns=(0,),
         hidden_dim=64,
         num_layers=2,
@@ -131,21 +120,15 @@ class TransformerForecaster(_BaselineForecaster):
         **kwargs,
     ):
         target_columns = check_forecast_sizes(
-            input_size, horizon, target_columns, num_inputs
+            input_size, horizon, target_columns, input_features
         )
-        inputs = keras.Input((input_size, num_inputs), name="history")
-        x, shift, scale = WindowNormalization(normalization, name="normalize")(
-            inputs
+        inputs, x, shift, scale = normalized_history(
+            input_size, input_features, normalization
         )
         x = _embed(x, hidden_dim, "encoder", lipschitz_weight)
-        for index in range(num_layers):
-            x = _encoder_layer(
-                hidden_dim, num_heads, dropout, f"encoder_{index}"
-            )(x)
+        x = _encode(x, hidden_dim, num_layers, num_heads, dropout)
         forecast = HorizonHead(horizon, len(target_columns), name="head")(x)
-        outputs = WindowDenormalization(target_columns, name="denormalize")(
-            forecast, shift, scale
-        )
+        outputs = denormalized(forecast, target_columns, shift, scale)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self._store(locals())
 
@@ -165,7 +148,7 @@ class InformerForecaster(_BaselineForecaster):
     """An Informer-style encoder-decoder forecaster (full attention).
 
     Args:
-        input_size, horizon, num_inputs, target_columns, hidden_dim,
+        input_size, horizon, input_features, target_columns, hidden_dim,
             num_heads, dropout, normalization, lipschitz_weight: as in
             `TransformerForecaster`.
         num_layers: encoder layers, with distilling between them.
@@ -180,26 +163,12 @@ class InformerForecaster(_BaselineForecaster):
     (None, 8, 1)
     """
 
-    _ARGUMENTS = (
-        "input_size",
-        "horizon",
-        "num_inputs",
-        "target_columns",
-        "hidden_dim",
-        "num_layers",
-        "num_decoder_layers",
-        "num_heads",
-        "label_len",
-        "dropout",
-        "normalization",
-        "lipschitz_weight",
-    )
-
+    @deprecated_arguments(num_inputs="input_features")
     def __init__(
         self,
         input_size=96,
         horizon=24,
-        num_inputs=1,
+        input_features=1,
         target_columns=(0,),
         hidden_dim=64,
         num_layers=2,
@@ -212,7 +181,7 @@ class InformerForecaster(_BaselineForecaster):
         **kwargs,
     ):
         target_columns = check_forecast_sizes(
-            input_size, horizon, target_columns, num_inputs
+            input_size, horizon, target_columns, input_features
         )
         label_len = input_size // 2 if label_len is None else int(label_len)
         if not 1 <= label_len <= input_size:
@@ -221,17 +190,11 @@ class InformerForecaster(_BaselineForecaster):
                 f"{label_len}."
             )
         hub = _keras_hub_layers()
-        inputs = keras.Input((input_size, num_inputs), name="history")
-        z, shift, scale = WindowNormalization(normalization, name="normalize")(
-            inputs
+        inputs, z, shift, scale = normalized_history(
+            input_size, input_features, normalization
         )
         x = _embed(z, hidden_dim, "encoder", lipschitz_weight)
-        for index in range(num_layers):
-            x = _encoder_layer(
-                hidden_dim, num_heads, dropout, f"encoder_{index}"
-            )(x)
-            if index < num_layers - 1:
-                x = _distil(x, hidden_dim, f"distil_{index}")
+        x = _encode(x, hidden_dim, num_layers, num_heads, dropout, distil=True)
         y = _embed(
             DecoderSeed(label_len, horizon, name="decoder_seed")(z),
             hidden_dim,
@@ -247,9 +210,6 @@ class InformerForecaster(_BaselineForecaster):
                 name=f"decoder_{index}",
             )(y, x, use_causal_mask=True)
         y = keras.layers.Dense(len(target_columns), name="projection")(y)
-        forecast = y[:, -horizon:, :]
-        outputs = WindowDenormalization(target_columns, name="denormalize")(
-            forecast, shift, scale
-        )
+        outputs = denormalized(y[:, -horizon:, :], target_columns, shift, scale)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self._store(locals())

@@ -10,8 +10,19 @@ from keras import ops
 NORMALIZATIONS = ("last", "revin", "none")
 
 
+class _ConfigLayer(keras.layers.Layer):
+    """A layer whose config is its `_CONFIG` attributes (and the base's)."""
+
+    _CONFIG = ()
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({key: getattr(self, key) for key in self._CONFIG})
+        return config
+
+
 @keras.saving.register_keras_serializable(package="keras_ssm")
-class WindowNormalization(keras.layers.Layer):
+class WindowNormalization(_ConfigLayer):
     """Normalises each input window by its own statistics.
 
     - "last": x - x[:, -1] (the window's last value per channel, as in
@@ -28,6 +39,8 @@ class WindowNormalization(keras.layers.Layer):
         mode: "last", "revin" or "none".
         epsilon: floor of the std in "revin" mode.
     """
+
+    _CONFIG = ("mode", "epsilon")
 
     def __init__(self, mode="last", epsilon=1e-5, **kwargs):
         super().__init__(**kwargs)
@@ -56,19 +69,16 @@ class WindowNormalization(keras.layers.Layer):
         stats = (input_shape[0], 1, input_shape[-1])
         return tuple(input_shape), stats, stats
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"mode": self.mode, "epsilon": self.epsilon})
-        return config
-
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
-class WindowDenormalization(keras.layers.Layer):
+class WindowDenormalization(_ConfigLayer):
     """y * scale[targets] + shift[targets]: undoes `WindowNormalization`.
 
     Args:
         target_columns: indices of the predicted columns among the inputs.
     """
+
+    _CONFIG = ("target_columns",)
 
     def __init__(self, target_columns, **kwargs):
         super().__init__(**kwargs)
@@ -84,24 +94,21 @@ class WindowDenormalization(keras.layers.Layer):
     def compute_output_shape(self, forecast_shape, *args):
         return tuple(forecast_shape)
 
-    def get_config(self):
-        config = super().get_config()
-        config["target_columns"] = self.target_columns
-        return config
-
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
-class HorizonHead(keras.layers.Layer):
-    """Maps (batch, input_size, d_model) features to (batch, h, targets).
+class HorizonHead(_ConfigLayer):
+    """Maps (batch, input_size, hidden_dim) features to (batch, h, targets).
 
     A linear map along time (input_size -> h, shared by the channels)
-    followed by a linear map along channels (d_model -> targets):
+    followed by a linear map along channels (hidden_dim -> targets):
     y[b, t, k] = sum_c W_k[c] (sum_l V[t, l] x[b, l, c] + v[t]) + w_k.
 
     Args:
         h: forecast horizon.
         num_targets: number of predicted series.
     """
+
+    _CONFIG = ("h", "num_targets")
 
     def __init__(self, h, num_targets, **kwargs):
         super().__init__(**kwargs)
@@ -117,7 +124,7 @@ class HorizonHead(keras.layers.Layer):
     def build(self, input_shape):
         if len(input_shape) != 3 or input_shape[1] is None:
             raise ValueError(
-                "HorizonHead expects (batch, input_size, d_model) with a "
+                "HorizonHead expects (batch, input_size, hidden_dim) with a "
                 f"known input_size; got {tuple(input_shape)}."
             )
         _, length, channels = input_shape
@@ -125,27 +132,24 @@ class HorizonHead(keras.layers.Layer):
         self.channel_projection.build((None, self.h, channels))
 
     def call(self, inputs):
-        x = ops.transpose(inputs, (0, 2, 1))  # (batch, d_model, input_size)
+        x = ops.transpose(inputs, (0, 2, 1))  # (batch, hidden_dim, input_size)
         x = ops.transpose(self.time_projection(x), (0, 2, 1))
         return self.channel_projection(x)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.h, self.num_targets)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"h": self.h, "num_targets": self.num_targets})
-        return config
-
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
-class DecoderSeed(keras.layers.Layer):
+class DecoderSeed(_ConfigLayer):
     """Informer's decoder input: the last `label_len` steps, then h zeros.
 
     Args:
         label_len: known steps the decoder starts from.
         h: forecast horizon (placeholder steps).
     """
+
+    _CONFIG = ("label_len", "h")
 
     def __init__(self, label_len, h, **kwargs):
         super().__init__(**kwargs)
@@ -160,8 +164,3 @@ class DecoderSeed(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.label_len + self.h, input_shape[2])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"label_len": self.label_len, "h": self.h})
-        return config

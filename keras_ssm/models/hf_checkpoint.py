@@ -280,19 +280,16 @@ def load_weights(backbone, tensors):
                 "embedding but config.json says tie_word_embeddings=true."
             )
     missing = sorted(set(entries) - set(tensors))
-    if missing:
-        raise ValueError(
-            f"The checkpoint lacks {len(missing)} weight(s) of this "
-            f"architecture: {', '.join(missing[:8])}"
-            + (" ..." if len(missing) > 8 else "")
-        )
     unexpected = sorted(set(tensors) - set(entries))
-    if unexpected:
-        raise ValueError(
-            f"The checkpoint has {len(unexpected)} weight(s) this "
-            f"architecture does not use: {', '.join(unexpected[:8])}"
-            + (" ..." if len(unexpected) > 8 else "")
-        )
+    for names, problem in (
+        (missing, "lacks {} weight(s) of this architecture"),
+        (unexpected, "has {} weight(s) this architecture does not use"),
+    ):
+        if names:
+            shown = ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
+            raise ValueError(
+                f"The checkpoint {problem.format(len(names))}: {shown}"
+            )
     values = []
     for key, (variable, convert) in entries.items():
         value = convert(np.asarray(tensors[key]))

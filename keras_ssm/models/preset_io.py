@@ -64,9 +64,11 @@ def init_arguments(cls):
 def route_overrides(overrides, task_cls=None, backbone_cls=None):
     """Splits `from_preset` overrides between the backbone and the task.
 
-    An argument of both (`hidden_dim` of `SSMClassifier`, the retrieval
-    head's width, which follows the backbone's by default) goes to the
-    backbone.
+    An argument of both goes to the backbone. Deprecated argument names
+    (see `keras_ssm.utils.deprecation`) are accepted, with a warning, and
+    come back under their current names; a name the backbone takes is
+    the backbone's (`hidden_dim`, the model width, even where it is the
+    deprecated name of a task argument).
 
     Args:
         overrides: dict of argument names to values (None is a value).
@@ -78,17 +80,27 @@ def route_overrides(overrides, task_cls=None, backbone_cls=None):
 
     Raises:
         ValueError: naming each unknown argument and listing those
-            accepted.
+            accepted, or an argument given under its old and new names.
     """
+    from keras_ssm.utils.deprecation import renamed_arguments
+
     backbone_args = init_arguments(backbone_cls) if backbone_cls else ()
-    task_args = ()
+    backbone_renames = renamed_arguments(backbone_cls) if backbone_cls else {}
+    task_args, task_renames = (), {}
     if task_cls is not None:
         task_args = tuple(
             name
             for name in init_arguments(task_cls)
             if name != "backbone" and name not in backbone_args
         )
-    unknown = sorted(set(overrides) - set(backbone_args) - set(task_args))
+        task_renames = {
+            old: new
+            for old, new in renamed_arguments(task_cls).items()
+            if old not in backbone_args and new in task_args
+        }
+    known = set(backbone_args) | set(backbone_renames)
+    known |= set(task_args) | set(task_renames)
+    unknown = sorted(set(overrides) - known)
     if unknown:
         owner = (task_cls or backbone_cls).__name__
         accepted = []
@@ -105,9 +117,33 @@ def route_overrides(overrides, task_cls=None, backbone_cls=None):
             f"{owner}.from_preset got unknown override(s) {unknown}. It "
             f"accepts {'; '.join(accepted)}."
         )
-    backbone = {k: v for k, v in overrides.items() if k in backbone_args}
+    backbone_names = set(backbone_args) | set(backbone_renames)
+    backbone = {k: v for k, v in overrides.items() if k in backbone_names}
     task = {k: v for k, v in overrides.items() if k not in backbone}
+    if backbone_cls is not None:
+        backbone = upgrade_config(backbone_cls, backbone, "from_preset")
+    if task_cls is not None:
+        task = upgrade_config(task_cls, task, "from_preset")
     return backbone, task
+
+
+def upgrade_config(cls, config, where=None):
+    """`config` of `cls` with its deprecated argument names renamed.
+
+    Args:
+        cls: the class the arguments are for.
+        config: dict of arguments (left unchanged).
+        where: how the warning names the source (e.g. `"from_preset"`);
+            default the class alone.
+
+    Returns:
+        A new dict under the current names (a warning for each old one).
+    """
+    from keras_ssm.utils.deprecation import rename_arguments
+    from keras_ssm.utils.deprecation import renamed_arguments
+
+    owner = cls.__name__ if where is None else f"{cls.__name__}.{where}"
+    return rename_arguments(config, renamed_arguments(cls), owner, stacklevel=3)
 
 
 def scale_backbone(config, overrides):
@@ -472,12 +508,19 @@ def load_preset(cls, preset, overrides, load_weights=True):
         task_cls._link_overrides(
             task_config, backbone_config, task_over, backbone_over
         )
+    # A folder saved by an earlier version may use deprecated names: they
+    # are renamed first, so that an override under the new name replaces
+    # them.
     if backbone_config is not None:
-        scaled = scale_backbone(dict(backbone_config), backbone_over)
+        scaled = scale_backbone(
+            upgrade_config(backbone_cls, backbone_config), backbone_over
+        )
         backbone_config.clear()
         backbone_config.update(scaled)
     if task_config is not None:
-        task_config.update(task_over)
+        upgraded = upgrade_config(task_cls, task_config)
+        task_config.clear()
+        task_config.update(upgraded, **task_over)
     model = keras.saving.deserialize_keras_object(config)
     if load_weights:
         backbone = getattr(model, "backbone", None)

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_ssm.models.config import ArgumentConfig
 from keras_ssm.models.preset_io import PresetMixin
 from keras_ssm.models.recipes import resolve_training
 from keras_ssm.models.recipes import training_recipe
@@ -29,14 +30,15 @@ def check_not_empty(data, argument):
             )
 
 
-class PresetModel(PresetMixin, keras.Model):
+class PresetModel(ArgumentConfig, PresetMixin, keras.Model):
     """Base of the task models: presets, weights and compiled recipes.
 
     `from_preset` (a registry recipe, untrained, or a trained preset
     folder) and `save_to_preset` come from
     `keras_ssm.models.preset_io.PresetMixin`. Subclasses build a Functional
-    graph in `__init__` and define `_default_compile(self)` (loss and
-    metrics of the task).
+    graph in `__init__`, keep each constructor argument as the attribute of
+    the same name (their config, see `keras_ssm.models.config`) and define
+    `_default_compile(self)` (loss and metrics of the task).
     """
 
     def fit(self, *args, callbacks=None, **kwargs):

@@ -1,1 +1,2 @@
-"""Small helpers shared across keras-ssm (argument validation)."""
+"""Small helpers shared across keras-ssm: argument validation and the
+deprecated argument names (`deprecation`)."""

@@ -146,6 +146,21 @@ def check_dt_range(dt_min, dt_max, strict=True):
     return dt_min, dt_max
 
 
+def check_instance(name, value, types, kind):
+    """`value`, which must be an instance of `types` (described as `kind`).
+
+    Example:
+
+    >>> check_instance("text", "abc", str, "a string")
+    'abc'
+    """
+    if not isinstance(value, types):
+        raise ArgumentTypeError(
+            f"`{name}` must be {kind}, got {type(value).__name__}."
+        )
+    return value
+
+
 def check_choice(name, value, choices):
     """`value` as a str, one of `choices`."""
     if not isinstance(value, str) or value not in choices:

@@ -1,6 +1,7 @@
 """Reads a forecasting CSV and builds the three standardised window sets."""
 
 import dataclasses
+import warnings
 
 import numpy as np
 
@@ -84,8 +85,20 @@ class ForecastingData:
     path: str
 
     @property
-    def num_inputs(self):
+    def input_features(self):
+        """The number of input series (the models' `input_features`)."""
         return len(self.columns)
+
+    @property
+    def num_inputs(self):
+        """Deprecated name of `input_features`."""
+        warnings.warn(
+            "`num_inputs` of ForecastingData is deprecated: use "
+            "`input_features`.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.input_features
 
     @property
     def num_targets(self):
