@@ -30,6 +30,32 @@ if not os.environ.get("KERAS_SSM_DATA") and os.path.isdir(_SHARED_DATA):
 
 BACKENDS = ("jax", "tensorflow", "torch")
 
+# tests/run_all_backends.py sets this for every backend after the first: the
+# tests marked `backend_independent` then run once per suite, not per backend.
+SKIP_BACKEND_INDEPENDENT = "KERAS_SSM_SKIP_BACKEND_INDEPENDENT"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "backend_independent: the result cannot depend on the Keras backend "
+        "(NumPy data, files, argument parsing, tables); "
+        "tests/run_all_backends.py runs it under its first backend only",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselects the backend-independent tests when asked to."""
+    if os.environ.get(SKIP_BACKEND_INDEPENDENT) != "1":
+        return
+    kept, dropped = [], []
+    for item in items:
+        independent = item.get_closest_marker("backend_independent")
+        (dropped if independent else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
 
 @pytest.fixture(autouse=True)
 def _seed_and_policy():

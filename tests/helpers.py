@@ -1,15 +1,15 @@
 """Helpers shared by the layer tests: NumPy views, save/load checks."""
 
-import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import keras
 import numpy as np
+import pytest
 
 BACKENDS = ("jax", "tensorflow", "torch")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def to_numpy(x):
@@ -43,55 +43,113 @@ def assert_save_load_roundtrip(model, inputs, tmp_path):
     return restored
 
 
+def assert_refuses_bad_shapes(
+    layer, channels, rank_match="rank", step_match=None
+):
+    """Badly shaped inputs raise errors that say what the layer accepts.
+
+    An unbuilt `layer` first refuses rank-2 inputs (an error matching
+    `rank_match`) and is then built for `channels` features. The built
+    layer refuses any other width in `call`, and in `step` when
+    `step_match` (the expected error) is given.
+    """
+    if not layer.built:
+        with pytest.raises(ValueError, match=rank_match):
+            layer(np.zeros((2, 5), "float32"))
+        layer(np.zeros((2, 6, channels), "float32"))
+    wrong = channels + 1
+    expected = f"axis -1 of input shape to have value {channels}"
+    with pytest.raises(ValueError, match=expected):
+        layer(np.zeros((2, 6, wrong), "float32"))
+    if step_match is not None:
+        state = layer.get_initial_state(2)
+        with pytest.raises(ValueError, match=step_match):
+            layer.step(np.zeros((2, wrong), "float32"), state)
+
+
+def assert_padding_is_ignored(layer, inputs, valid, atol=1e-4):
+    """Under a mask, padding leaks nowhere.
+
+    Example `i` keeps its first `valid[i]` steps (`valid` may be one length
+    for all); the padded steps hold garbage (100.0). The masked call's kept
+    outputs equal those of the unpadded examples, and the rest are zero.
+    Returns the padded inputs, the mask and the masked outputs.
+    """
+    batch, length = inputs.shape[:2]
+    lengths = np.broadcast_to(valid, (batch,))
+    mask = np.arange(length)[None] < lengths[:, None]
+    padded = np.where(mask[..., None], inputs, 100.0).astype(inputs.dtype)
+    y_masked = to_numpy(layer(padded, mask=mask))
+    for n in np.unique(lengths):
+        rows = lengths == n
+        np.testing.assert_allclose(
+            y_masked[rows, :n],
+            to_numpy(layer(inputs[rows, :n])),
+            rtol=1e-4,
+            atol=atol,
+        )
+    np.testing.assert_array_equal(y_masked[~mask], 0.0)
+    return padded, mask, y_masked
+
+
+def assert_out_proj_scaled_by_depth(make_block):
+    """`make_block(num_layers=4)` starts `out_proj` at 1/sqrt(4) of its
+    size; every other weight is the same as with the default. Returns the
+    deep block."""
+    keras.utils.set_random_seed(3)
+    plain = make_block()
+    keras.utils.set_random_seed(3)
+    deep = make_block(num_layers=4)
+    for w_plain, w_deep in zip(plain.weights, deep.weights):
+        factor = 0.5 if w_plain.path.endswith("out_proj/kernel") else 1.0
+        np.testing.assert_allclose(
+            to_numpy(w_deep), to_numpy(w_plain) * factor, rtol=1e-6
+        )
+    return deep
+
+
+def assert_mixed_precision_close(
+    reference, layer, policy, inputs, rtol=0.0, atol=None
+):
+    """`layer`, under the mixed `policy`, with the float32 `reference`'s
+    weights, outputs the policy's compute dtype and stays close to the
+    reference (`atol` defaults to 5% of the largest reference output).
+
+    Returns the layer's outputs.
+    """
+    expected = to_numpy(reference(inputs))
+    if not layer.built:
+        layer.build(inputs.shape)
+    layer.set_weights(reference.get_weights())
+    y = layer(inputs)
+    assert keras.backend.standardize_dtype(y.dtype) == policy.split("_")[1]
+    if atol is None:
+        atol = 0.05 * np.abs(expected).max()
+    np.testing.assert_allclose(to_numpy(y), expected, rtol=rtol, atol=atol)
+    return y
+
+
+def run_python(args, env, timeout=600):
+    """Runs `python *args` in the repository root; it must succeed.
+
+    Returns the completed process (text output captured).
+    """
+    result = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
 def other_backend():
     """The next backend in the cycle jax -> tensorflow -> torch -> jax."""
     current = keras.backend.backend()
     return BACKENDS[(BACKENDS.index(current) + 1) % len(BACKENDS)]
-
-
-def assert_cross_backend_weights(build_model_source, inputs, tmp_path):
-    """Weights saved here load under another backend with equal outputs.
-
-    Args:
-        build_model_source: Python source defining `build_model()` that
-            returns the (unbuilt-weights) model; it runs in both processes.
-        inputs: float32 NumPy inputs.
-        tmp_path: pytest temporary directory.
-    """
-    namespace = {}
-    exec(textwrap.dedent(build_model_source), namespace)
-    model = namespace["build_model"]()
-    expected = to_numpy(model(inputs))
-    weights = os.path.join(str(tmp_path), "model.weights.h5")
-    data = os.path.join(str(tmp_path), "io.npz")
-    model.save_weights(weights)
-    np.savez(data, inputs=inputs, expected=expected)
-    script = textwrap.dedent(build_model_source) + textwrap.dedent(
-        f"""
-        import json
-        import numpy as np
-        import keras
-        data = np.load({data!r})
-        model = build_model()
-        model(data["inputs"])
-        model.load_weights({weights!r})
-        out = keras.ops.convert_to_numpy(model(data["inputs"]))
-        err = float(np.max(np.abs(out - data["expected"])))
-        print(json.dumps({{"max_abs_error": err}}))
-        """
-    )
-    env = dict(os.environ, KERAS_BACKEND=other_backend())
-    prelude = "import torch\n"  # torch before tensorflow (segfault otherwise)
-    result = subprocess.run(
-        [sys.executable, "-c", prelude + script],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["max_abs_error"] < 1e-5, report
 
 
 def layer_gradients(layer, inputs, **call_kwargs):
@@ -130,3 +188,66 @@ def layer_gradients(layer, inputs, **call_kwargs):
         (y.float() ** 2).mean().backward()
         grads = [v.value.grad for v in variables]
     return [to_numpy(g) for g in grads]
+
+
+def induction_heads_data(n, length, vocab, seed):
+    """Random tokens 1..vocab; a marker at a random position and at the end.
+
+    The target is the token that followed the first marker (chance level
+    1 / vocab): the model must select and keep one token among noise.
+    """
+    rng = np.random.default_rng(seed)
+    marker = vocab + 1
+    x = rng.integers(1, vocab + 1, (n, length))
+    position = rng.integers(0, length - 3, n)
+    x[np.arange(n), position] = marker
+    y = x[np.arange(n), position + 1] - 1
+    x[:, -1] = marker
+    return x.astype("int32"), y.astype("int32")
+
+
+class StopAtAccuracy(keras.callbacks.Callback):
+    """Stops training once `val_accuracy` reaches `target`."""
+
+    def __init__(self, target):
+        super().__init__()
+        self.target = target
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs["val_accuracy"] >= self.target:
+            self.model.stop_training = True
+
+
+def fit_induction_heads(
+    make_blocks, vocab, length, width, learning_rate, num_train, epochs
+):
+    """Trains `Embedding -> blocks -> RMSNorm -> Dense` on induction heads.
+
+    `make_blocks()` returns the blocks (made after the embedding, so the
+    seeded initialisations follow the layer order). The last step's
+    features predict the answer; training stops once the validation
+    accuracy reaches 0.9. Returns the history dictionary.
+    """
+    x, y = induction_heads_data(num_train, length, vocab, seed=0)
+    x_val, y_val = induction_heads_data(256, length, vocab, seed=1)
+    inputs = keras.Input((length,), dtype="int32")
+    h = keras.layers.Embedding(vocab + 2, width)(inputs)
+    for block in make_blocks():
+        h = block(h)
+    h = keras.layers.RMSNormalization()(h)
+    model = keras.Model(inputs, keras.layers.Dense(vocab)(h[:, -1]))
+    model.compile(
+        keras.optimizers.Adam(learning_rate),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    history = model.fit(
+        x,
+        y,
+        batch_size=64,
+        epochs=epochs,
+        validation_data=(x_val, y_val),
+        callbacks=[StopAtAccuracy(0.9)],
+        verbose=0,
+    )
+    return history.history

@@ -5,6 +5,10 @@ Usage: python tests/run_all_backends.py [pytest arguments]
 The backend is fixed per process, so each backend gets its own pytest run
 (with `KERAS_BACKEND` set). Set `KERAS_SSM_BACKENDS=jax,torch` to run a
 subset and `KERAS_SSM_WORKERS` to change the number of pytest-xdist workers.
+
+Tests marked `backend_independent` (NumPy data, files, argument parsing,
+tables) run under the first backend only: the later runs deselect them
+(`KERAS_SSM_SKIP_BACKEND_INDEPENDENT=1`, read by tests/conftest.py).
 """
 
 import os
@@ -20,8 +24,10 @@ def main(argv):
     backends = os.environ.get("KERAS_SSM_BACKENDS", ",".join(BACKENDS))
     workers = os.environ.get("KERAS_SSM_WORKERS", "2")
     results = {}
-    for backend in backends.split(","):
+    for index, backend in enumerate(backends.split(",")):
         env = dict(os.environ, KERAS_BACKEND=backend)
+        if index:  # the backend-independent tests ran under the first one
+            env["KERAS_SSM_SKIP_BACKEND_INDEPENDENT"] = "1"
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         command = [sys.executable, "-m", "pytest", "-q", "-n", workers]
         command += ["-p", "no:cacheprovider", *argv]

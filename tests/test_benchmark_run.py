@@ -10,6 +10,7 @@ from benchmarks import bench_scan
 from benchmarks import run
 
 
+@pytest.mark.backend_independent
 def test_quick_preset_and_explicit_lengths():
     args = run.parse_args(["--quick"])
     assert args.quick and not args.isolate
@@ -27,6 +28,7 @@ def test_d_model_is_a_deprecated_alias_of_hidden_dim(capsys):
     assert err == "warning: --d-model is deprecated: use --hidden-dim.\n"
 
 
+@pytest.mark.backend_independent
 def test_bad_arguments_fail_clearly():
     with pytest.raises(SystemExit):
         run.parse_args(["--models", "s4d,lstm"])
@@ -34,6 +36,7 @@ def test_bad_arguments_fail_clearly():
         run.parse_args(["--lengths", "0,128"])
 
 
+@pytest.mark.backend_independent
 def test_scaling_exponents_recover_linear_and_quadratic_growth():
     lengths = [1024, 2048, 4096, 8192]
     rows = [
@@ -52,11 +55,13 @@ def test_scaling_exponents_recover_linear_and_quadratic_growth():
     assert fits["attn"]["lengths"] == "1024-8192"
 
 
-def test_worker_measures_a_block(backend):
+@pytest.mark.parametrize("model, batch", [("s4d", 2), ("mamba2", 1)])
+def test_worker_times_a_block(model, batch):
+    assert model in run.MODELS
     args = argparse.Namespace(
         lengths=[16, 32], hidden_dim=8, repeats=1, max_step_seconds=1e9
     )
-    rows = list(run.worker_rows("s4d", 2, args))
+    rows = list(run.worker_rows(model, batch, args))
     assert [r["length"] for r in rows] == [16, 32]
     for row in rows:
         assert "error" not in row, row

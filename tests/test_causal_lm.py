@@ -27,6 +27,19 @@ CORPUS = [
 ] * 4
 
 
+# What the tiny Mamba and Mamba-2 checkpoints share.
+TINY = {
+    "vocab_size": VOCAB,
+    "hidden_size": 16,
+    "num_hidden_layers": 2,
+    "conv_kernel": 4,
+    "expand": 2,
+    "eos_token_id": 0,
+    "pad_token_id": 0,
+    "bos_token_id": 0,
+}
+
+
 def _mamba(tie=True, falcon=False, **overrides):
     if falcon:  # Mamba with weightless RMS norms on dt_low, B and C
         config_class = transformers.FalconMambaConfig
@@ -36,40 +49,17 @@ def _mamba(tie=True, falcon=False, **overrides):
         config_class = transformers.MambaConfig
         model_class = transformers.MambaForCausalLM
     config = config_class(
-        vocab_size=VOCAB,
-        hidden_size=16,
-        state_size=4,
-        num_hidden_layers=2,
-        conv_kernel=4,
-        expand=2,
-        time_step_rank=3,
-        tie_word_embeddings=tie,
-        eos_token_id=0,
-        pad_token_id=0,
-        bos_token_id=0,
+        **TINY, state_size=4, time_step_rank=3, tie_word_embeddings=tie,
         **overrides,
-    )
+    )  # fmt: skip
     return model_class(config)
 
 
 def _mamba2(groups=1, tie=True, **overrides):
     config = transformers.Mamba2Config(
-        vocab_size=VOCAB,
-        hidden_size=16,
-        state_size=8,
-        num_hidden_layers=2,
-        conv_kernel=4,
-        expand=2,
-        head_dim=8,
-        num_heads=4,
-        n_groups=groups,
-        chunk_size=4,
-        tie_word_embeddings=tie,
-        eos_token_id=0,
-        pad_token_id=0,
-        bos_token_id=0,
-        **overrides,
-    )
+        **TINY, state_size=8, head_dim=8, num_heads=4, n_groups=groups,
+        chunk_size=4, tie_word_embeddings=tie, **overrides,
+    )  # fmt: skip
     return transformers.Mamba2ForCausalLM(config)
 
 
@@ -412,15 +402,20 @@ def test_prompt_longer_than_max_length(loaded):
         )
 
 
-def test_backbone_config_round_trip():
-    backbone = SSMCausalLMBackbone(
+def _one_mamba2_block(d_state, **kwargs):
+    """A backbone of one Mamba-2 block, 16 wide."""
+    return SSMCausalLMBackbone(
         vocabulary_size=VOCAB,
         hidden_dim=16,
         num_layers=1,
         block_type="mamba2",
-        block_config={"d_state": 4, "headdim": 8},
-        tie_word_embeddings=False,
+        block_config={"d_state": d_state, "headdim": 8},
+        **kwargs,
     )
+
+
+def test_backbone_config_round_trip():
+    backbone = _one_mamba2_block(d_state=4, tie_word_embeddings=False)
     restored = SSMCausalLMBackbone.from_config(backbone.get_config())
     assert restored.get_config() == backbone.get_config()
     with pytest.raises(ValueError, match="block_type"):
@@ -446,13 +441,7 @@ def test_mixed_precision_fit_and_generate():
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
-        backbone = SSMCausalLMBackbone(
-            vocabulary_size=VOCAB,
-            hidden_dim=16,
-            num_layers=1,
-            block_type="mamba2",
-            block_config={"d_state": 8, "headdim": 8},
-        )
+        backbone = _one_mamba2_block(d_state=8)
         lm = SSMCausalLM(backbone)
         ids = np.random.default_rng(0).integers(1, VOCAB, (4, 9))
         x = {"token_ids": ids[:, :-1], "padding_mask": np.ones((4, 8), bool)}

@@ -9,6 +9,9 @@ pytest.importorskip("keras_hub")
 
 from benchmarks import bench_generate  # noqa: E402
 
+# The same under every backend (each backend runs in its own process).
+pytestmark = pytest.mark.backend_independent
+
 
 def test_parameter_bytes_match_transformers():
     import transformers

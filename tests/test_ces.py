@@ -7,7 +7,9 @@ from keras import ops
 
 from keras_ssm.layers import CES
 from keras_ssm.optimizers import ssm_adamw
-from tests.helpers import assert_cross_backend_weights
+from tests.helpers import assert_mixed_precision_close
+from tests.helpers import assert_padding_is_ignored
+from tests.helpers import assert_refuses_bad_shapes
 from tests.helpers import assert_save_load_roundtrip
 from tests.helpers import run_steps
 from tests.helpers import to_numpy
@@ -17,6 +19,12 @@ def inputs(batch=2, length=16, channels=3, seed=0):
     # One shape for most tests: JAX compiles each op once per shape.
     rng = np.random.default_rng(seed)
     return rng.normal(size=(batch, length, channels)).astype("float32")
+
+
+def ces(ring, steps, **kwargs):
+    """CES from its ring `(r_min, r_max)` and steps `(dt_min, dt_max)`."""
+    (r_min, r_max), (dt_min, dt_max) = ring, steps
+    return CES(r_min=r_min, r_max=r_max, dt_min=dt_min, dt_max=dt_max, **kwargs)
 
 
 def complex_parameters(layer, dt_scale=1.0):
@@ -103,7 +111,7 @@ def gradients(loss_fn, variables):
 @pytest.mark.parametrize("complex_", [True, False])
 def test_dt_scale_matches_numpy_recurrence_and_step(complex_):
     # alpha is the step: z = lambda^(alpha dt_scale), clamped before scaling.
-    layer = CES(r_min=0.3, r_max=0.99, dt_min=0.1, dt_max=1.0, complex=complex_)
+    layer = ces((0.3, 0.99), (0.1, 1.0), complex=complex_)
     u = inputs()
     y = to_numpy(layer(u, dt_scale=0.25))
     np.testing.assert_allclose(
@@ -125,7 +133,7 @@ def test_temporal_refinement_converges():
     x = (np.sin(2 * np.pi * t)[None, :, None] * np.ones((1, 1, 4))).astype(
         "float32"
     )
-    layer = CES(r_min=0.5, r_max=0.9, dt_min=0.5, dt_max=1.0)
+    layer = ces((0.5, 0.9), (0.5, 1.0))
     errors = model_continuity(layer, x, refinements=(1, 4, 8))["rel_rmse"]
     assert errors[0, 1] < errors[0, 0] / 2
 
@@ -146,11 +154,9 @@ def test_call_matches_numpy_recurrence(ablation, complex_, bidirectional):
     # A wide ring, so that some channels decay fast and some slowly; its
     # outer edge keeps memory over the 16 steps even without alpha, where
     # lambda itself is the factor.
-    layer = CES(
-        r_min=0.3,
-        r_max=0.99,
-        dt_min=0.1,
-        dt_max=1.0,
+    layer = ces(
+        (0.3, 0.99),
+        (0.1, 1.0),
         complex=complex_,
         bidirectional=bidirectional,
         **ABLATIONS[ablation],
@@ -180,10 +186,8 @@ def test_ablations_remove_exactly_their_factor():
         "no omega": ("ces_omega", lambda w: np.full_like(w, -1e4)),
     }
     for ablation, (removed, value) in neutral.items():
-        full = CES(r_min=0.5, r_max=0.95, dt_min=0.1, dt_max=1.0)
-        layer = CES(
-            r_min=0.5, r_max=0.95, dt_min=0.1, dt_max=1.0, **ABLATIONS[ablation]
-        )
+        full = ces((0.5, 0.95), (0.1, 1.0))
+        layer = ces((0.5, 0.95), (0.1, 1.0), **ABLATIONS[ablation])
         full.build(u.shape)
         layer.build(u.shape)
         names = [w.name for w in layer.weights]
@@ -207,13 +211,8 @@ def test_ablations_remove_exactly_their_factor():
 @pytest.mark.parametrize("ablation", list(ABLATIONS))
 @pytest.mark.parametrize("complex_", [True, False])
 def test_step_matches_call(ablation, complex_):
-    layer = CES(
-        r_min=0.5,
-        r_max=0.95,
-        dt_min=0.1,
-        dt_max=1.0,
-        complex=complex_,
-        **ABLATIONS[ablation],
+    layer = ces(
+        (0.5, 0.95), (0.1, 1.0), complex=complex_, **ABLATIONS[ablation]
     )
     u = inputs()
     y = to_numpy(layer(u))
@@ -221,7 +220,7 @@ def test_step_matches_call(ablation, complex_):
 
 
 def test_kernel_formula_and_shape():
-    layer = CES(r_min=0.5, r_max=0.9, bidirectional=True, dt_min=0.5, dt_max=2)
+    layer = ces((0.5, 0.9), (0.5, 2), bidirectional=True)
     layer.build((1, 8, 4))
     k = to_numpy(layer.kernel(10))
     assert k.shape == (2, 4, 10)
@@ -235,17 +234,17 @@ def test_causal_and_bidirectional_sees_the_future():
     u = inputs()
     changed = u.copy()
     changed[:, 10:] += 1.0
-    causal = CES(r_min=0.5, r_max=0.9, dt_min=0.5, dt_max=1.0)
+    causal = ces((0.5, 0.9), (0.5, 1.0))
     y1, y2 = to_numpy(causal(u)), to_numpy(causal(changed))
     np.testing.assert_allclose(y1[:, :10], y2[:, :10], atol=1e-5)
     assert np.abs(y1[:, 10:] - y2[:, 10:]).max() > 1e-3
-    both = CES(r_min=0.5, r_max=0.9, dt_min=0.5, dt_max=1.0, bidirectional=True)
+    both = ces((0.5, 0.9), (0.5, 1.0), bidirectional=True)
     y1, y2 = to_numpy(both(u)), to_numpy(both(changed))
     assert np.abs(y1[:, :10] - y2[:, :10]).max() > 1e-3
 
 
 def test_ring_initialisation_covers_the_annulus():
-    layer = CES(r_min=0.4, r_max=0.9, max_phase=0.5, dt_min=0.01, dt_max=0.1)
+    layer = ces((0.4, 0.9), (0.01, 0.1), max_phase=0.5)
     layer.build((1, 4, 2000))
     lam = to_numpy(layer.lambda_loglog)
     log_lambda = np.exp(lam[..., 0] + 1j * lam[..., 1])
@@ -275,7 +274,7 @@ def test_stable_initialisation_is_a_fixed_point(complex_):
 
 
 def test_constraint_holds_after_a_step_past_max_lambda():
-    layer = CES(r_min=0.9, r_max=0.95, dt_min=1.0, dt_max=1.0, max_lambda=0.97)
+    layer = ces((0.9, 0.95), (1.0, 1.0), max_lambda=0.97)
     u = inputs()
     layer(u)
     raw, _, _, _ = complex_parameters(layer)
@@ -299,13 +298,8 @@ def test_constraint_holds_after_a_step_past_max_lambda():
 
 
 def test_lambda_gradients_finite_near_the_unit_circle():
-    layer = CES(
-        r_min=0.99999,
-        r_max=0.999999,
-        max_phase=0.01,
-        dt_min=1e-3,
-        dt_max=1e-3,
-        bidirectional=True,
+    layer = ces(
+        (0.99999, 0.999999), (1e-3, 1e-3), max_phase=0.01, bidirectional=True
     )
     u = inputs()
     layer(u)
@@ -340,37 +334,17 @@ def test_lambda_and_alpha_get_the_ssm_optimizer_treatment():
 
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_masked_steps_contribute_nothing(bidirectional):
-    layer = CES(
-        r_min=0.5,
-        r_max=0.9,
-        dt_min=0.5,
-        dt_max=1.0,
-        bidirectional=bidirectional,
-    )
-    u = inputs()
-    mask = np.broadcast_to(np.arange(16) < 11, (2, 16))
-    padded = u.copy()
-    padded[:, 11:] = 100.0  # garbage in the padding must not leak
-    y_masked = to_numpy(layer(padded, mask=mask))
-    y_short = to_numpy(layer(u[:, :11]))
-    np.testing.assert_allclose(y_masked[:, :11], y_short, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(y_masked[:, 11:], 0.0)
+    layer = ces((0.5, 0.9), (0.5, 1.0), bidirectional=bidirectional)
+    assert_padding_is_ignored(layer, inputs(), valid=11)
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_keeps_float32_kernels(policy):
-    u = inputs()
     reference = CES(bidirectional=True, dtype="float32")
-    expected = to_numpy(reference(u))
     layer = CES(bidirectional=True, dtype=policy)
-    layer.build(u.shape)
-    layer.set_weights(reference.get_weights())
-    y = layer(u)
-    assert keras.backend.standardize_dtype(y.dtype) == policy.split("_")[1]
+    assert_mixed_precision_close(reference, layer, policy, inputs())
     assert all(w.dtype == "float32" for w in layer.weights)
     assert keras.backend.standardize_dtype(layer.kernel(16).dtype) == "float32"
-    tol = 0.05 * np.abs(expected).max()
-    np.testing.assert_allclose(to_numpy(y), expected, atol=tol)
 
 
 def test_variable_length_model():
@@ -423,23 +397,6 @@ def test_keras_save_and_load_round_trip(tmp_path):
     assert_save_load_roundtrip(model, inputs(), tmp_path)
 
 
-@pytest.mark.slow  # a subprocess imports another backend
-def test_weights_load_under_another_backend(tmp_path):
-    source = """
-    import keras
-    import keras_ssm
-    def build_model():
-        keras.utils.set_random_seed(1)
-        return keras.Sequential([
-            keras.Input((16, 3)),
-            keras_ssm.layers.CES(bidirectional=True),
-            keras_ssm.layers.CES(complex=False),
-            keras_ssm.layers.ETSMLPGate(8, bidirectional=True),
-        ])
-    """
-    assert_cross_backend_weights(source, inputs(), tmp_path)
-
-
 def test_bidirectional_step_raises():
     layer = CES(bidirectional=True)
     layer(inputs())
@@ -471,13 +428,4 @@ def test_bad_arguments_raise(kwargs, match):
 
 
 def test_bad_input_shapes_raise():
-    layer = CES()
-    with pytest.raises(ValueError, match="rank"):
-        layer(np.zeros((2, 5), "float32"))
-    layer(inputs(channels=3))
-    with pytest.raises(
-        ValueError, match="axis -1 of input shape to have value 3"
-    ):
-        layer(inputs(channels=4))
-    with pytest.raises(ValueError, match="inputs_t"):
-        layer.step(np.zeros((2, 5), "float32"), layer.get_initial_state(2))
+    assert_refuses_bad_shapes(CES(), 3, step_match="inputs_t")

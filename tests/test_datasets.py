@@ -25,6 +25,7 @@ def _offline(monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", refuse)
 
 
+@pytest.mark.backend_independent
 def test_listops_is_generated_offline_seeded_and_cached(tmp_path, monkeypatch):
     _offline(monkeypatch)
     sizes = {"num_train": 12, "num_validation": 4, "num_test": 4}
@@ -43,6 +44,7 @@ def test_listops_is_generated_offline_seeded_and_cached(tmp_path, monkeypatch):
     assert not np.array_equal(other[0][0], x_train)
 
 
+@pytest.mark.backend_independent
 def test_generated_cache_survives_a_concurrent_writer(tmp_path, monkeypatch):
     # Two writers of the same data interleave: the second writes and renames
     # its file while the first is between its write and its rename. Each
@@ -74,6 +76,7 @@ def test_generated_cache_survives_a_concurrent_writer(tmp_path, monkeypatch):
         np.testing.assert_array_equal(again[split][0], splits[split][0])
 
 
+@pytest.mark.backend_independent
 def test_pathfinder_is_generated_as_standardised_sequences(monkeypatch):
     _offline(monkeypatch)
     (x, y), (x_val, _), _ = datasets.pathfinder.load_data(
@@ -84,6 +87,7 @@ def test_pathfinder_is_generated_as_standardised_sequences(monkeypatch):
     assert abs(float(x.mean())) < 1e-4 and set(np.unique(y)) <= {0, 1}
 
 
+@pytest.mark.backend_independent
 def test_load_preset_data_uses_the_preset_sizes(monkeypatch):
     _offline(monkeypatch)
     train, val, test = datasets.load_preset_data(
@@ -101,6 +105,7 @@ def shared_data(monkeypatch):
     return root
 
 
+@pytest.mark.backend_independent
 def test_ett_windows_with_informer_splits(shared_data, monkeypatch):
     _offline(monkeypatch)
     train, val, test, scaler = datasets.ett.load_data(
@@ -123,6 +128,7 @@ def test_ett_windows_with_informer_splits(shared_data, monkeypatch):
     assert np.all(np.isfinite(original))
 
 
+@pytest.mark.backend_independent
 def test_sequential_fashion_mnist_from_the_shared_copy(monkeypatch):
     root = shared_data_dir()
     if not os.path.isdir(os.path.join(root, "fashion-mnist")):
@@ -136,6 +142,7 @@ def test_sequential_fashion_mnist_from_the_shared_copy(monkeypatch):
     assert x_test.shape == (10, 784, 1) and y.dtype == np.int32
 
 
+@pytest.mark.backend_independent
 def test_pathfinder_as_dataset_reads_the_same_standardised_pixels(
     monkeypatch,
 ):
@@ -206,6 +213,7 @@ def _corrupt_pickled_objects(path):
     np.savez(path, **arrays)
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize(
     "corrupt",
     [
@@ -239,6 +247,7 @@ def test_a_corrupt_generated_cache_is_regenerated_and_named(
     np.testing.assert_array_equal(third[0][0], first[0][0])
 
 
+@pytest.mark.backend_independent
 def test_a_read_only_cache_still_returns_the_data(tmp_path, monkeypatch):
     from keras_ssm.datasets import generated
 
@@ -263,6 +272,7 @@ def test_a_read_only_cache_still_returns_the_data(tmp_path, monkeypatch):
     )
 
 
+@pytest.mark.backend_independent
 def test_generated_cache_files_are_readable_as_the_umask_allows(tmp_path):
     old = os.umask(0o022)
     try:
@@ -331,6 +341,7 @@ def test_classifier_refuses_empty_inputs_with_a_clear_error():
         model.evaluate(np.ones((2, 6), "int32"), np.zeros(0), verbose=0)
 
 
+@pytest.mark.backend_independent
 def test_check_class_labels_accepts_sparse_and_one_hot_labels():
     from keras_ssm.utils.validation import check_class_labels
 

@@ -6,8 +6,6 @@ TensorFlow comparisons run in a fresh subprocess per backend.
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -16,6 +14,7 @@ import pytest
 
 from applications.common.distribute import TORCH_HELP
 from applications.common.distribute import data_parallel
+from tests.helpers import run_python
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -83,15 +82,7 @@ def _run_trajectories(backend):
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     if backend == "jax":
         env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
-    result = subprocess.run(
-        [sys.executable, "-c", TRAJECTORY_SCRIPT],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_python(["-c", TRAJECTORY_SCRIPT], env)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

@@ -10,6 +10,9 @@ import pytest
 
 from keras_ssm.datasets import download
 
+# The same under every backend (files and checksums).
+pytestmark = pytest.mark.backend_independent
+
 PAYLOAD = b"keras-ssm test payload\n" * 100
 
 

@@ -7,6 +7,9 @@ import pytest
 from keras_ssm.layers import ETSMLPBlock
 from keras_ssm.layers import ETSMLPGate
 from keras_ssm.optimizers import ssm_adamw
+from tests.helpers import assert_mixed_precision_close
+from tests.helpers import assert_padding_is_ignored
+from tests.helpers import assert_refuses_bad_shapes
 from tests.helpers import assert_save_load_roundtrip
 from tests.helpers import run_steps
 from tests.helpers import to_numpy
@@ -112,29 +115,15 @@ def test_ces_adds_about_3_over_d_to_the_mlp(d):
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_masked_steps_contribute_nothing(bidirectional):
     block = ETSMLPGate(8, bidirectional=bidirectional, dt_min=0.1, dt_max=1)
-    u = inputs()
-    mask = np.broadcast_to(np.arange(16) < 11, (2, 16))
-    padded = u.copy()
-    padded[:, 11:] = 100.0
-    y_masked = to_numpy(block(padded, mask=mask))
-    y_short = to_numpy(block(u[:, :11]))
-    np.testing.assert_allclose(y_masked[:, :11], y_short, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(y_masked[:, 11:], 0.0)
+    assert_padding_is_ignored(block, inputs(), valid=11)
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision(policy):
-    u = inputs()
     reference = ETSMLPGate(8, bidirectional=True, dtype="float32")
-    expected = to_numpy(reference(u))
     block = ETSMLPGate(8, bidirectional=True, dtype=policy)
-    block.build(u.shape)
-    block.set_weights(reference.get_weights())
-    y = block(u)
-    assert keras.backend.standardize_dtype(y.dtype) == policy.split("_")[1]
+    assert_mixed_precision_close(reference, block, policy, inputs())
     assert all(w.dtype == "float32" for w in block.ces.weights)
-    tol = 0.05 * np.abs(expected).max()
-    np.testing.assert_allclose(to_numpy(y), expected, atol=tol)
 
 
 def test_config_round_trip():
@@ -190,14 +179,7 @@ def test_gate_cannot_be_ungated():
 
 
 def test_bad_input_shapes_raise():
-    block = ETSMLPBlock(8)
-    with pytest.raises(ValueError, match="rank"):
-        block(np.zeros((2, 5), "float32"))
-    block(inputs(channels=3))
-    with pytest.raises(
-        ValueError, match="axis -1 of input shape to have value 3"
-    ):
-        block(inputs(channels=5))
+    assert_refuses_bad_shapes(ETSMLPBlock(8), 3)
 
 
 def majority_task(num, length=16, vocab=4, seed=0):

@@ -13,6 +13,12 @@ from applications.experiments import common
 DATA = os.environ.get("KERAS_SSM_DATA", "/work/shared/data")
 HAS_FASHION = os.path.isdir(os.path.join(DATA, "fashion-mnist"))
 HAS_ETT = os.path.isfile(os.path.join(DATA, "ETT-small", "ETTh1.csv"))
+needs_fashion = pytest.mark.skipif(
+    not HAS_FASHION, reason=f"no fashion-mnist under KERAS_SSM_DATA={DATA}"
+)
+needs_ett = pytest.mark.skipif(
+    not HAS_ETT, reason=f"no ETTh1 under KERAS_SSM_DATA={DATA}"
+)
 
 
 @pytest.fixture
@@ -98,6 +104,7 @@ def run_quick(tmp_path, name, *argv, module=None):
     return check_outputs(out)
 
 
+@pytest.mark.backend_independent
 def test_summarize_mean_and_sample_std():
     stat = common.summarize([1.0, 2.0, 4.0])
     assert stat["mean"] == pytest.approx(7 / 3)
@@ -109,6 +116,7 @@ def test_summarize_mean_and_sample_std():
         common.summarize([])
 
 
+@pytest.mark.backend_independent
 def test_compare_needs_difference_beyond_spread():
     a = common.summarize([0.70, 0.72, 0.74])
     b = common.summarize([0.60, 0.62, 0.64])
@@ -134,6 +142,7 @@ def test_compare_needs_difference_beyond_spread():
     assert "no effect" in tiny["verdict"]
 
 
+@pytest.mark.backend_independent
 def test_parse_args_defaults():
     args = common.parse_args("x", "d", [])
     assert args.seeds == [0, 1, 2] and not args.quick
@@ -143,6 +152,7 @@ def test_parse_args_defaults():
         common.parse_args("x", "d", ["--seeds", "1", "1"])
 
 
+@pytest.mark.backend_independent
 def test_write_outputs_requires_verdicts(tmp_path):
     with pytest.raises(ValueError, match="verdicts"):
         common.write_outputs(
@@ -150,6 +160,7 @@ def test_write_outputs_requires_verdicts(tmp_path):
         )
 
 
+@pytest.mark.backend_independent
 def test_not_measured_names_the_reason():
     verdict = common.not_measured("claim", "no data under /x")
     assert verdict == {
@@ -213,9 +224,7 @@ def test_continuity_laws_quick_model_and_task(data_env):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not HAS_FASHION, reason=f"no fashion-mnist under KERAS_SSM_DATA={DATA}"
-)
+@needs_fashion
 @rotated(0)
 def test_continuity_laws_quick_subsampling(data_env):
     result = run_quick(data_env, "continuity_laws", "--skip", "model", "task")
@@ -277,7 +286,7 @@ def check_lipschitz_runs(result, rel=0.2):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not HAS_ETT, reason=f"no ETTh1 under KERAS_SSM_DATA={DATA}")
+@needs_ett
 @rotated(0)
 def test_lipschitz_sign_etth1_quick(data_env):
     result = run_quick(
@@ -359,6 +368,7 @@ def test_lipschitz_forecaster_embeddings_are_the_penalty_input(model_name):
     )
 
 
+@pytest.mark.backend_independent
 def test_lipschitz_diverged_run_has_no_reading():
     from applications.experiments import lipschitz_sign
 
@@ -373,6 +383,7 @@ def test_lipschitz_diverged_run_has_no_reading():
     )
 
 
+@pytest.mark.backend_independent
 def test_frequency_reading_matches_formula():
     from applications.experiments.lipschitz_sign import frequency_reading
 
@@ -422,6 +433,7 @@ def test_etsmlp_ablations_quick(data_env):
     assert result["paper_table_3_listops"]["ETSMLP without beta"] == 56.05
 
 
+@pytest.mark.backend_independent
 def test_frequency_bias_band_energy_and_noise():
     from applications.experiments import frequency_bias as fb
 
@@ -444,6 +456,7 @@ def test_frequency_bias_band_energy_and_noise():
     assert small[0, 0, 0] == pytest.approx(14.5)
 
 
+@pytest.mark.backend_independent
 def test_frequency_bias_index_sign():
     from applications.experiments.frequency_bias import bias_index
 
@@ -458,9 +471,7 @@ def test_frequency_bias_index_sign():
     assert bias_index(swapped, 40) == pytest.approx(1.5)
 
 
-@pytest.mark.skipif(
-    not HAS_FASHION, reason=f"no fashion-mnist under KERAS_SSM_DATA={DATA}"
-)
+@needs_fashion
 def test_frequency_bias_quick_denoising(data_env):
     result = run_quick(data_env, "frequency_bias", "--skip", "fashion_mnist")
     cells = result["denoising"]["settings"]
@@ -479,9 +490,7 @@ def test_frequency_bias_quick_denoising(data_env):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not HAS_FASHION, reason=f"no fashion-mnist under KERAS_SSM_DATA={DATA}"
-)
+@needs_fashion
 @rotated(2)
 def test_frequency_bias_quick_fashion_mnist(data_env):
     result = run_quick(data_env, "frequency_bias", "--skip", "denoising")
@@ -523,6 +532,7 @@ def test_etsmlp_speed_memory_quick(data_env):
     assert "ETSMLP lighter than Transformer" in claims
 
 
+@pytest.mark.backend_independent
 def test_etsmlp_speed_memory_records_failures():
     from applications.experiments import etsmlp_speed_memory as experiment
 
@@ -556,7 +566,7 @@ def test_etsmlp_speed_memory_records_failures():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not HAS_ETT, reason=f"no ETTh1 under KERAS_SSM_DATA={DATA}")
+@needs_ett
 @rotated(1)
 def test_lipschitz_poster_quick(data_env):
     result = run_quick(
@@ -589,6 +599,7 @@ def test_lipschitz_poster_quick(data_env):
     assert sum(c.startswith("ListOps") for c in claims) == 2
 
 
+@pytest.mark.backend_independent
 def test_lipschitz_poster_tables_and_grid_parsing():
     import argparse
 

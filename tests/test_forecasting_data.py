@@ -17,6 +17,9 @@ from keras_ssm.datasets.ett import sources
 from keras_ssm.datasets.ett import split_borders
 from tests.conftest import shared_data_dir
 
+# The same under every backend (CSV files and NumPy windows).
+pytestmark = pytest.mark.backend_independent
+
 ETTH1 = os.path.join(shared_data_dir(), "ETT-small", "ETTh1.csv")
 needs_etth1 = pytest.mark.skipif(
     not os.path.isfile(ETTH1), reason=f"{ETTH1} not available"

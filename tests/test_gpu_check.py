@@ -13,6 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benchmarks", "gpu_check.sh")
 
 
+@pytest.mark.backend_independent
 def test_script_is_valid_bash():
     result = subprocess.run(
         ["bash", "-n", SCRIPT], capture_output=True, text=True, timeout=30
@@ -20,6 +21,7 @@ def test_script_is_valid_bash():
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.backend_independent
 def test_unknown_argument_is_refused():
     result = subprocess.run(
         ["bash", SCRIPT, "--gpus", "2"],
@@ -31,6 +33,7 @@ def test_unknown_argument_is_refused():
     assert "--gpus" in result.stderr
 
 
+@pytest.mark.backend_independent
 def test_rows_name_device_date_and_every_result(tmp_path):
     run = {
         "backend": "torch",

@@ -6,13 +6,12 @@ Each guide runs in a subprocess on the current backend with
 
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import pytest
 
 from guides import make_notebooks
+from tests.helpers import run_python
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GUIDES = {
@@ -44,11 +43,13 @@ def _guide_path(name, extension=".py"):
     return os.path.join(ROOT, "guides", name + extension)
 
 
+@pytest.mark.backend_independent
 def test_every_guide_is_listed():
     found = {os.path.basename(p)[:-3] for p in make_notebooks.guide_sources()}
     assert found == set(GUIDES) == set(GUIDE_BACKEND)
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("name", sorted(GUIDES))
 def test_guide_follows_keras_io_format(name):
     with open(_guide_path(name)) as f:
@@ -64,6 +65,7 @@ def test_guide_follows_keras_io_format(name):
     assert "validation_data=" in source or "validation_split=" in source
 
 
+@pytest.mark.backend_independent
 def test_notebook_generation_splits_markdown_and_code():
     source = '"""\nTitle: T\n"""\n\nx = 1\n\n"""\n## Intro\n\ntext\n"""\n\n'
     source += 'def f():\n    """Docstring stays code."""\n    return 2\n'
@@ -78,6 +80,7 @@ def test_notebook_generation_splits_markdown_and_code():
         make_notebooks.parse_header("Title: only a title")
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("name", sorted(GUIDES))
 def test_notebook_is_fresh_and_starts_with_setup(name):
     path = _guide_path(name)
@@ -115,15 +118,7 @@ def test_guide_runs_in_quick_mode(name, tmp_path):
         PYTHONPATH=ROOT,
         TF_CPP_MIN_LOG_LEVEL="2",
     )
-    result = subprocess.run(
-        [sys.executable, _guide_path(name)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+    run_python([_guide_path(name)], env, timeout=900)
     for png in GUIDES[name]:
         with open(os.path.join(str(tmp_path), png), "rb") as f:
             assert f.read(8) == PNG_MAGIC, png

@@ -133,6 +133,7 @@ def test_cli_refuses_bad_values_when_parsing(flag, value, message, capsys):
     assert f"argument {flag}: {message}" in error or message in error
 
 
+@pytest.mark.backend_independent  # the subprocess runs TensorFlow
 def test_tensorflow_start_up_notices_are_hidden_from_cli_users():
     env = {
         k: v
@@ -150,10 +151,10 @@ def test_tensorflow_start_up_notices_are_hidden_from_cli_users():
         assert notice not in result.stderr, result.stderr[-2000:]
 
 
-def test_only_the_chosen_backend_framework_is_imported(tmp_path):
+@pytest.mark.backend_independent  # the subprocess picks its backend
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_only_the_chosen_backend_framework_is_imported(tmp_path, backend):
     """Under JAX or PyTorch a CLI run leaves TensorFlow unimported."""
-    backend = keras.backend.backend()
-    backend = "jax" if backend == "tensorflow" else backend
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     env["KERAS_SSM_CACHE"] = str(tmp_path / "cache")
     argv = _args(tmp_path / "run", "--epochs", "1")

@@ -21,6 +21,9 @@ from keras_ssm.datasets import mnist
 from keras_ssm.datasets import pathfinder
 from tests.conftest import shared_data_dir
 
+# The same under every backend (NumPy data sets and files).
+pytestmark = pytest.mark.backend_independent
+
 # Read before the fixture below points KERAS_SSM_DATA at a temporary folder.
 SHARED_DATA = shared_data_dir()
 

@@ -34,6 +34,7 @@ def test_backend_from_command_line_and_errors(monkeypatch):
         training.select_backend(["--backend", other])
 
 
+@pytest.mark.backend_independent
 def test_argument_defaults():
     import argparse
 
@@ -131,6 +132,7 @@ def test_fit_stops_and_raises_when_the_loss_becomes_nan():
         training.fit(model, (x, y), epochs=3, verbose=0, batch_size=4)
 
 
+@pytest.mark.backend_independent
 def test_a_diverged_cli_run_exits_with_status_1(capsys):
     def main(argv):
         raise training.TrainingDivergedError("the loss became NaN")

@@ -6,12 +6,14 @@ import pytest
 
 from keras_ssm.layers import Mamba2Block
 from keras_ssm.layers.base import is_ssm_parameter
-from tests.helpers import assert_cross_backend_weights
+from tests.helpers import assert_mixed_precision_close
+from tests.helpers import assert_out_proj_scaled_by_depth
+from tests.helpers import assert_padding_is_ignored
+from tests.helpers import assert_refuses_bad_shapes
 from tests.helpers import assert_save_load_roundtrip
+from tests.helpers import fit_induction_heads
 from tests.helpers import run_steps
 from tests.helpers import to_numpy
-from tests.test_mamba_block import StopAtAccuracy
-from tests.test_mamba_block import induction_heads_data
 from tests.test_selective_ssm import layer_gradients
 from tests.test_ssd import reference_ssd
 
@@ -147,14 +149,7 @@ def test_every_weight_gets_a_finite_nonzero_gradient():
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_mask_gives_the_unpadded_outputs(bidirectional):
     block = randomize_ssm(make_block(bidirectional=bidirectional))
-    x = random_inputs()
-    mask = np.ones((2, 10), bool)
-    mask[0, 7:] = False
-    y = to_numpy(block(x, mask=mask))
-    np.testing.assert_allclose(
-        y[:1, :7], to_numpy(block(x[:1, :7])), rtol=1e-4, atol=1e-4
-    )
-    assert np.all(y[0, 7:] == 0)
+    x, mask, y = assert_padding_is_ignored(block, random_inputs(), [7, 10])
     if not bidirectional:
         np.testing.assert_allclose(
             y, reference_block(block, x, mask), rtol=1e-4, atol=1e-4
@@ -183,15 +178,10 @@ def test_mixed_precision(policy):
     reference = randomize_ssm(make_block(bidirectional=True))
     keras.config.set_dtype_policy(policy)
     block = make_block(bidirectional=True)
-    block.set_weights(reference.get_weights())
     x = random_inputs()
-    y = block(x)
-    assert keras.backend.standardize_dtype(y.dtype) == policy.split("_")[1]
+    assert_mixed_precision_close(reference, block, policy, x, 0.05, 0.1)
     for weight in (block.mixer.A_log, block.mixer.dt_bias, block.mixer.D_skip):
         assert weight.dtype == "float32"
-    np.testing.assert_allclose(
-        to_numpy(y), to_numpy(reference(x)), rtol=0.05, atol=0.1
-    )
     causal = make_block()
     state = causal.get_initial_state(2)
     y_t, (conv_state, ssm_state) = causal.step(x[:, 0], state)
@@ -211,15 +201,7 @@ def test_ssm_weights_get_no_weight_decay():
 
 
 def test_num_layers_rescales_out_proj_init():
-    keras.utils.set_random_seed(3)
-    plain = make_block()
-    keras.utils.set_random_seed(3)
-    deep = make_block(num_layers=4)
-    for w_plain, w_deep in zip(plain.weights, deep.weights):
-        factor = 0.5 if w_plain.path.endswith("out_proj/kernel") else 1.0
-        np.testing.assert_allclose(
-            to_numpy(w_deep), to_numpy(w_plain) * factor, rtol=1e-6
-        )
+    assert_out_proj_scaled_by_depth(make_block)
 
 
 def test_config_and_save_load_roundtrip(tmp_path):
@@ -243,25 +225,6 @@ def test_config_and_save_load_roundtrip(tmp_path):
     )
     assert model.layers[0].d_inner == 24
     assert_save_load_roundtrip(model, random_inputs(), tmp_path)
-
-
-def test_weights_load_under_another_backend(tmp_path):
-    source = """
-    import keras
-    import keras_ssm
-
-    def build_model():
-        keras.utils.set_random_seed(5)
-        return keras.Sequential(
-            [
-                keras.Input((10, 8)),
-                keras_ssm.layers.Mamba2Block(
-                    d_state=4, headdim=4, ngroups=2, chunk_size=4
-                ),
-            ]
-        )
-    """
-    assert_cross_backend_weights(source, random_inputs(), tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -305,13 +268,7 @@ def test_bad_shapes_and_unbuilt_step_raise():
         Mamba2Block().get_initial_state(2)
     with pytest.raises(ValueError, match="not built"):
         Mamba2Block().step(np.zeros((2, 8), "float32"), None)
-    block = make_block()
-    with pytest.raises(
-        ValueError, match="axis -1 of input shape to have value 8"
-    ):
-        block(np.zeros((2, 10, 4), "float32"))
-    with pytest.raises(ValueError, match=r"\(batch, 8\)"):
-        block.step(np.zeros((2, 4), "float32"), block.get_initial_state(2))
+    assert_refuses_bad_shapes(make_block(), 8, step_match=r"\(batch, 8\)")
     # Python and NumPy integers are both sizes.
     assert Mamba2Block(d_state=np.int64(4)).d_state == 4
 
@@ -323,30 +280,13 @@ def test_learns_induction_heads():
     About 64 Adam steps: 17 s on JAX, 55-75 s on PyTorch on a 2-core CPU
     running five other jobs (load 10).
     """
-    vocab, length = 6, 12
-    x, y = induction_heads_data(1024, length, vocab, seed=0)
-    x_val, y_val = induction_heads_data(256, length, vocab, seed=1)
-    inputs = keras.Input((length,), dtype="int32")
-    h = keras.layers.Embedding(vocab + 2, 16)(inputs)
-    h = Mamba2Block(d_state=8, headdim=8, chunk_size=8)(h)
-    h = keras.layers.RMSNormalization()(h)
-    model = keras.Model(inputs, keras.layers.Dense(vocab)(h[:, -1]))
-    model.compile(
-        keras.optimizers.Adam(1e-2),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    history = model.fit(
-        x,
-        y,
-        batch_size=64,
+    history = fit_induction_heads(
+        lambda: [Mamba2Block(d_state=8, headdim=8, chunk_size=8)],
+        vocab=6, length=12, width=16, learning_rate=1e-2, num_train=1024,
         epochs=8,
-        validation_data=(x_val, y_val),
-        callbacks=[StopAtAccuracy(0.9)],
-        verbose=0,
-    )
-    assert history.history["val_accuracy"][0] < 0.5  # not solved at once
-    assert max(history.history["val_accuracy"]) >= 0.9
+    )  # fmt: skip
+    assert history["val_accuracy"][0] < 0.5  # not solved at once
+    assert max(history["val_accuracy"]) >= 0.9
 
 
 def mambapy_residual_block():

@@ -5,8 +5,12 @@ import numpy as np
 import pytest
 
 from keras_ssm.layers import MambaBlock
-from tests.helpers import assert_cross_backend_weights
+from tests.helpers import assert_mixed_precision_close
+from tests.helpers import assert_out_proj_scaled_by_depth
+from tests.helpers import assert_padding_is_ignored
+from tests.helpers import assert_refuses_bad_shapes
 from tests.helpers import assert_save_load_roundtrip
+from tests.helpers import fit_induction_heads
 from tests.helpers import run_steps
 from tests.helpers import to_numpy
 from tests.test_selective_ssm import reference_selective_ssm
@@ -91,14 +95,7 @@ def test_bidirectional_averages_both_directions():
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_mask_gives_the_unpadded_outputs(bidirectional):
     block = make_block(bidirectional=bidirectional)
-    x = random_inputs()
-    mask = np.ones((2, 10), bool)
-    mask[0, 7:] = False
-    y = to_numpy(block(x, mask=mask))
-    np.testing.assert_allclose(
-        y[:1, :7], to_numpy(block(x[:1, :7])), rtol=1e-4, atol=1e-5
-    )
-    assert np.all(y[0, 7:] == 0)
+    assert_padding_is_ignored(block, random_inputs(), valid=[7, 10], atol=1e-5)
 
 
 def test_dt_scale_reaches_the_ssm():
@@ -116,27 +113,13 @@ def test_mixed_precision(policy):
     reference = make_block(bidirectional=True)
     keras.config.set_dtype_policy(policy)
     block = make_block(bidirectional=True)
-    block.set_weights(reference.get_weights())
     x = random_inputs()
-    y = block(x)
-    assert keras.backend.standardize_dtype(y.dtype) == policy.split("_")[1]
+    assert_mixed_precision_close(reference, block, policy, x, 0.05, 0.1)
     assert block.ssm.A_log.dtype == "float32"
-    np.testing.assert_allclose(
-        to_numpy(y), to_numpy(reference(x)), rtol=0.05, atol=0.1
-    )
 
 
 def test_num_layers_rescales_out_proj_init():
-    """out_proj starts 1/sqrt(num_layers) as large; nothing else changes."""
-    keras.utils.set_random_seed(3)
-    plain = make_block()
-    keras.utils.set_random_seed(3)
-    deep = make_block(num_layers=4)
-    for w_plain, w_deep in zip(plain.weights, deep.weights):
-        factor = 0.5 if w_plain.path.endswith("out_proj/kernel") else 1.0
-        np.testing.assert_allclose(
-            to_numpy(w_deep), to_numpy(w_plain) * factor, rtol=1e-6
-        )
+    deep = assert_out_proj_scaled_by_depth(make_block)
     assert MambaBlock.from_config(deep.get_config()).num_layers == 4
     with pytest.raises(ValueError, match="`num_layers`"):
         MambaBlock(num_layers=0)
@@ -187,20 +170,6 @@ def test_config_and_save_load_roundtrip(tmp_path):
     assert_save_load_roundtrip(model, random_inputs(), tmp_path)
 
 
-def test_weights_load_under_another_backend(tmp_path):
-    source = """
-    import keras
-    import keras_ssm
-
-    def build_model():
-        keras.utils.set_random_seed(5)
-        return keras.Sequential(
-            [keras.Input((10, 8)), keras_ssm.layers.MambaBlock(d_state=4)]
-        )
-    """
-    assert_cross_backend_weights(source, random_inputs(), tmp_path)
-
-
 def test_bad_arguments_and_shapes_raise():
     with pytest.raises(ValueError, match="`d_conv`"):
         MambaBlock(d_conv=0)
@@ -214,67 +183,16 @@ def test_bad_arguments_and_shapes_raise():
         MambaBlock(dropout=1.0)
     with pytest.raises(ValueError, match="`scan_method`"):
         MambaBlock(scan_method="cuda")
-    with pytest.raises(ValueError, match="rank 3"):
-        MambaBlock()(np.zeros((2, 8), "float32"))
-    block = make_block()
-    with pytest.raises(
-        ValueError, match="axis -1 of input shape to have value 8"
-    ):
-        block(np.zeros((2, 10, 4), "float32"))
-    with pytest.raises(ValueError, match=r"\(batch, 8\)"):
-        block.step(np.zeros((2, 4), "float32"), block.get_initial_state(2))
-
-
-def induction_heads_data(n, length, vocab, seed):
-    """Random tokens 1..vocab; a marker at a random position and at the end.
-
-    The target is the token that followed the first marker (chance level
-    1 / vocab): the model must select and keep one token among noise.
-    """
-    rng = np.random.default_rng(seed)
-    marker = vocab + 1
-    x = rng.integers(1, vocab + 1, (n, length))
-    position = rng.integers(0, length - 3, n)
-    x[np.arange(n), position] = marker
-    y = x[np.arange(n), position + 1] - 1
-    x[:, -1] = marker
-    return x.astype("int32"), y.astype("int32")
-
-
-class StopAtAccuracy(keras.callbacks.Callback):
-    def __init__(self, target):
-        super().__init__()
-        self.target = target
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs["val_accuracy"] >= self.target:
-            self.model.stop_training = True
+    block = MambaBlock(d_state=4)
+    assert_refuses_bad_shapes(block, 8, "rank 3", step_match=r"\(batch, 8\)")
 
 
 @pytest.mark.slow
 def test_learns_induction_heads():
     """Two small blocks solve induction heads under `model.fit` (auto jit)."""
-    vocab, length = 8, 16
-    x, y = induction_heads_data(2048, length, vocab, seed=0)
-    x_val, y_val = induction_heads_data(256, length, vocab, seed=1)
-    inputs = keras.Input((length,), dtype="int32")
-    h = keras.layers.Embedding(vocab + 2, 32)(inputs)
-    h = MambaBlock(d_state=8)(h)
-    h = MambaBlock(d_state=8)(h)
-    h = keras.layers.RMSNormalization()(h)
-    model = keras.Model(inputs, keras.layers.Dense(vocab)(h[:, -1]))
-    model.compile(
-        keras.optimizers.Adam(3e-3),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    history = model.fit(
-        x,
-        y,
-        batch_size=64,
+    history = fit_induction_heads(
+        lambda: [MambaBlock(d_state=8), MambaBlock(d_state=8)],
+        vocab=8, length=16, width=32, learning_rate=3e-3, num_train=2048,
         epochs=10,
-        validation_data=(x_val, y_val),
-        callbacks=[StopAtAccuracy(0.9)],
-        verbose=0,
-    )
-    assert max(history.history["val_accuracy"]) >= 0.9  # chance: 0.125
+    )  # fmt: skip
+    assert max(history["val_accuracy"]) >= 0.9  # chance: 0.125

@@ -11,7 +11,6 @@ from keras_ssm.models import SSMBackbone
 from keras_ssm.models import SSMClassifier
 from keras_ssm.models import SSMForecaster
 from keras_ssm.models import TransformerForecaster
-from tests.helpers import assert_cross_backend_weights
 from tests.helpers import assert_save_load_roundtrip
 from tests.helpers import to_numpy
 
@@ -189,19 +188,6 @@ def test_baseline_forecasters_round_trip(cls, tmp_path):
                 num_layers=2, target_columns=[1])  # fmt: skip
     assert model.output_shape == (None, 4, 1)
     assert_save_load_roundtrip(model, _values(), tmp_path)
-
-
-def test_weights_load_across_backends(tmp_path):
-    source = """
-        import keras_ssm.models as m
-
-        def build_model():
-            backbone = m.SSMBackbone(
-                "s4d", num_layers=1, hidden_dim=8, vocabulary_size=17,
-                d_state=4)
-            return m.SSMClassifier(backbone, num_classes=3)
-    """
-    assert_cross_backend_weights(source, _tokens(), tmp_path)
 
 
 def test_ssm_parameters_get_no_weight_decay():

@@ -223,6 +223,7 @@ LAUNCHER_VARIABLES = {
 }
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("launcher", sorted(LAUNCHER_VARIABLES))
 def test_process_layout_reads_each_launcher(monkeypatch, launcher):
     from keras_ssm.distribute import environment
@@ -236,6 +237,7 @@ def test_process_layout_reads_each_launcher(monkeypatch, launcher):
     assert environment.process_layout(launcher) == (1, 2)
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize(
     "variables, match",
     [
@@ -270,6 +272,7 @@ def test_bad_launcher_variables_name_the_variable(
         environment.process_layout(launcher)
 
 
+@pytest.mark.backend_independent
 def test_sharded_batches_together_make_the_global_batches():
     from keras_ssm.distribute import ShardedBatches
 
@@ -296,6 +299,7 @@ def test_sharded_batches_together_make_the_global_batches():
             part.on_epoch_end()
 
 
+@pytest.mark.backend_independent
 def test_sharded_batches_reject_bad_arguments():
     from keras_ssm.distribute import ShardedBatches
 

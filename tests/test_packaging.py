@@ -7,6 +7,9 @@ import pytest
 
 import keras_ssm
 
+# The same under every backend (package metadata).
+pytestmark = pytest.mark.backend_independent
+
 ROOT = os.path.join(os.path.dirname(__file__), os.pardir)
 
 

@@ -7,6 +7,9 @@ import pytest
 
 from keras_ssm.models import list_presets
 
+# The same under every backend (README tables).
+pytestmark = pytest.mark.backend_independent
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -36,6 +36,7 @@ def _leftovers(directory):
     return sorted(set(os.listdir(directory)) - RUN_FILES)
 
 
+@pytest.mark.backend_independent
 def test_a_write_failing_mid_way_keeps_the_previous_file(tmp_path):
     target = tmp_path / "result.json"
     results.write_json(target, {"accuracy": 0.5})
@@ -48,6 +49,7 @@ def test_a_write_failing_mid_way_keeps_the_previous_file(tmp_path):
     assert os.listdir(tmp_path) == ["result.json"]
 
 
+@pytest.mark.backend_independent
 def test_write_result_failing_in_json_dump_keeps_the_previous(
     tmp_path, monkeypatch
 ):
@@ -147,6 +149,7 @@ def test_resume_replaces_best_model_only_with_a_better_epoch(tmp_path):
     assert open(paths.best_model, "rb").read() != best
 
 
+@pytest.mark.backend_independent
 def test_best_value_reads_the_direction_of_the_metric():
     history = {"val_loss": [3.0, 1.0, 2.0], "val_accuracy": [0.1, 0.5, 0.3]}
     assert checkpoints.best_value(history, "val_loss", "auto") == 1.0
@@ -155,6 +158,7 @@ def test_best_value_reads_the_direction_of_the_metric():
     assert checkpoints.best_value(history, "loss", "auto") is None
 
 
+@pytest.mark.backend_independent
 def test_output_dir_checks_name_the_argument(tmp_path):
     a_file = tmp_path / "file"
     a_file.write_text("x")
@@ -170,6 +174,7 @@ def test_output_dir_checks_name_the_argument(tmp_path):
     assert os.listdir(tmp_path / "new" / "run") == []
 
 
+@pytest.mark.backend_independent
 def test_labels_are_checked_against_the_number_of_classes():
     training.check_labels(np.array([0, 9]), 10)
     with pytest.raises(training.UsageError, match=r"\[0, 10\).*15"):
@@ -180,6 +185,7 @@ def test_labels_are_checked_against_the_number_of_classes():
         training.check_labels(np.array([0.5]), 10)
 
 
+@pytest.mark.backend_independent
 def test_run_cli_prints_one_line_and_debug_shows_the_traceback(capsys):
     def main(argv):
         raise training.UsageError("argument --data: no data set 'foo'.")

@@ -9,7 +9,9 @@ from keras_ssm.layers import S4DBlock
 from keras_ssm.layers.s4d import hippo_legs_input
 from keras_ssm.optimizers import SSMAdamW
 from keras_ssm.optimizers import ssm_adamw
-from tests.helpers import assert_cross_backend_weights
+from tests.helpers import assert_mixed_precision_close
+from tests.helpers import assert_padding_is_ignored
+from tests.helpers import assert_refuses_bad_shapes
 from tests.helpers import assert_save_load_roundtrip
 from tests.helpers import layer_gradients
 from tests.helpers import run_steps
@@ -166,14 +168,7 @@ def test_causal():
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_masked_steps_contribute_nothing(bidirectional):
     layer = S4D(d_state=8, bidirectional=bidirectional)
-    u = inputs(batch=1, length=16)
-    mask = np.arange(16)[None] < 11
-    padded = u.copy()
-    padded[:, 11:] = 100.0  # garbage in the padding must not leak
-    y_masked = to_numpy(layer(padded, mask=mask))
-    y_short = to_numpy(layer(u[:, :11]))
-    np.testing.assert_allclose(y_masked[:, :11], y_short, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(y_masked[:, 11:], 0.0)
+    assert_padding_is_ignored(layer, inputs(batch=1, length=16), valid=11)
 
 
 def test_gradients_are_finite_and_nonzero():
@@ -195,18 +190,11 @@ def test_variable_length_model():
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_keeps_ssm_weights_float32(policy):
-    u = inputs(length=32)
     reference = S4D(d_state=8, dtype="float32")
-    expected = to_numpy(reference(u))
     layer = S4D(d_state=8, dtype=policy)
-    layer.build(u.shape)
-    layer.set_weights(reference.get_weights())
-    y = layer(u)
-    assert keras.backend.standardize_dtype(y.dtype) == policy.split("_")[1]
+    assert_mixed_precision_close(reference, layer, policy, inputs(length=32))
     for weight in (layer.log_dt, layer.log_A_real, layer.A_imag):
         assert weight.dtype == "float32"
-    tol = 0.05 * np.abs(expected).max()
-    np.testing.assert_allclose(to_numpy(y), expected, atol=tol)
 
 
 def test_block_fits_under_global_mixed_policy():
@@ -250,21 +238,6 @@ def test_keras_save_and_load_round_trip(tmp_path):
         ]
     )
     assert_save_load_roundtrip(model, inputs(length=20, channels=4), tmp_path)
-
-
-def test_weights_load_under_another_backend(tmp_path):
-    source = """
-    import keras
-    import keras_ssm
-    def build_model():
-        keras.utils.set_random_seed(1)
-        return keras.Sequential([
-            keras.Input((12, 3)),
-            keras_ssm.layers.S4DBlock(d_state=8, init="inv"),
-            keras_ssm.layers.S4D(d_state=4, bidirectional=True),
-        ])
-    """
-    assert_cross_backend_weights(source, inputs(length=12), tmp_path)
 
 
 @pytest.mark.parametrize("norm", ["layer", "batch", "rms"])
@@ -349,16 +322,7 @@ def test_bad_arguments_raise(kwargs, match):
 
 
 def test_bad_input_shapes_raise():
-    layer = S4D(d_state=4)
-    with pytest.raises(ValueError, match="rank"):
-        layer(np.zeros((2, 5), "float32"))
-    layer(inputs(channels=3))
-    with pytest.raises(
-        ValueError, match="axis -1 of input shape to have value 3"
-    ):
-        layer(inputs(channels=4))
-    with pytest.raises(ValueError, match="inputs_t"):
-        layer.step(np.zeros((2, 5), "float32"), layer.get_initial_state(2))
+    assert_refuses_bad_shapes(S4D(d_state=4), 3, step_match="inputs_t")
 
 
 def test_sobolev_filter_with_unknown_length():
