@@ -89,6 +89,8 @@ class ETSMLPBlock(ResidualBlock):
     ... ])
     """
 
+    config_arguments = ("intermediate_dim", "gated", "activation")
+
     def __init__(
         self,
         intermediate_dim=None,
@@ -111,9 +113,7 @@ class ETSMLPBlock(ResidualBlock):
             name="ces",
             **kwargs,
         )
-        # The validated (plain Python) values, for get_config.
-        ces_config = self.ces.get_config()
-        self.ces_kwargs = {key: ces_config[key] for key in kwargs}
+        self.keep_mixer_arguments(self.ces, kwargs)
 
     @property
     def hidden_dim(self):
@@ -158,18 +158,6 @@ class ETSMLPBlock(ResidualBlock):
     def mix_step(self, x_t, state, dt_scale=None):
         h, state = self.ces.step(self.input_projection(x_t), state, dt_scale)
         return self._mix_channels(x_t, h), state
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "intermediate_dim": self.intermediate_dim,
-                "gated": self.gated,
-                "activation": keras.activations.serialize(self.activation),
-                **self.ces_kwargs,
-            }
-        )
-        return config
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")

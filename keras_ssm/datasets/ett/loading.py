@@ -164,16 +164,18 @@ def _load(
     batch_size=32,
     seed=0,
     path=None,
-    data_dir=None,
-    cache_dir=None,
-    download=True,
+    **source,
 ):
-    """`load_forecasting_data`; errors call the horizon `horizon_name`."""
+    """`load_forecasting_data`; errors call the horizon `horizon_name`.
+
+    `source` holds the `data_dir`, `cache_dir` and `download` arguments of
+    `resolve_csv`, which finds the CSV unless `path` is given.
+    """
     input_size = check_int("input_size", input_size, minimum=1)
     h = check_int(horizon_name, h, minimum=1)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     seed = check_int("seed", seed, minimum=0)
-    path = path or resolve_csv(name, data_dir, cache_dir, download)
+    path = path or resolve_csv(name, **source)
     columns, values = read_series_csv(path)
     values, target_columns = select_features(columns, values, features, target)
     if features == "S":
