@@ -94,13 +94,14 @@ class MambaBlock(ResidualBlock):
 
     Example:
 
-    A language model over a vocabulary of 1000 tokens, 0 being padding:
+    A language model over a vocabulary of 1000 tokens; with two blocks,
+    `num_layers=2` scales their output projections as Mamba does:
 
     >>> model = keras.Sequential([
     ...     keras.Input((None,), dtype="int32"),
-    ...     keras.layers.Embedding(1000, 64, mask_zero=True),
-    ...     keras_ssm.layers.MambaBlock(d_state=16),
-    ...     keras_ssm.layers.MambaBlock(d_state=16),
+    ...     keras.layers.Embedding(1000, 64),
+    ...     keras_ssm.layers.MambaBlock(d_state=16, num_layers=2),
+    ...     keras_ssm.layers.MambaBlock(d_state=16, num_layers=2),
     ...     keras.layers.RMSNormalization(),
     ...     keras.layers.Dense(1000),  # next-token logits
     ... ])
