@@ -82,13 +82,10 @@ def release_directory(subdir, url=RELEASE_URL):
     local = download.local_copy("lra_release", "lra_release", subdir)
     if local is not None and os.path.isdir(local):
         return local
-    archive = download.fetch(url, RELEASE_ARCHIVE, "lra_release")
-    root = download.extract_tar(
-        archive,
-        os.path.join(os.path.dirname(archive), "extracted"),
-        "lra_release",
+    root = download.fetch_extracted(
+        url, RELEASE_ARCHIVE, "lra_release", "lra_release"
     )
-    return os.path.join(root, "lra_release", subdir)
+    return os.path.join(root, subdir)
 
 
 def load_data(max_length=4000, directory=None):

@@ -57,13 +57,14 @@ def load_image(validation_fraction=0.1, seed=0, url=URL, md5=MD5):
         `{"train": (x, y), "validation": (x, y), "test": (x, y)}` with
         float32 x of shape (n, 1024, 1).
     """
-    archive = download.fetch(url, ARCHIVE, "cifar10", md5=md5)
-    root = download.extract_tar(
-        archive,
-        os.path.join(os.path.dirname(archive), "extracted"),
-        os.path.join("cifar-10-batches-py", "test_batch"),
+    root = download.fetch_extracted(
+        url,
+        ARCHIVE,
+        "cifar10",
+        "cifar-10-batches-py",
+        marker="test_batch",
+        md5=md5,
     )
-    root = os.path.join(root, "cifar-10-batches-py")
     parts = [
         read_cifar_batch(os.path.join(root, f"data_batch_{i}"))
         for i in range(1, 6)

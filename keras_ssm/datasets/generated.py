@@ -75,6 +75,55 @@ def cached(kind, params, make, shapes=None, num_classes=None):
     return splits
 
 
+def generate_splits(
+    kind,
+    generate,
+    params,
+    *,
+    sizes,
+    seed,
+    example_shape,
+    num_classes,
+    progress=False,
+):
+    """The three splits of a generator, seeded and cached with `cached`.
+
+    Split i (train, validation, test) is `generate(n_i, seed=3 * seed + i,
+    progress=progress, **params)`, so the splits are independent streams.
+
+    Args:
+        kind: "listops" or "pathfinder" (the cache's file prefix).
+        generate: the generator, e.g. `listops.generate_listops`.
+        params: its size-independent arguments (part of the cache key).
+        sizes: the numbers of train, validation and test examples.
+        seed: the data set's seed.
+        example_shape: the shape of one generated x (cached files must
+            match it).
+        num_classes: labels are integers in `[0, num_classes)`.
+        progress: show the generator's progress bar.
+
+    Returns:
+        `{"train": (x, y), "validation": (x, y), "test": (x, y)}`.
+    """
+    sizes = dict(zip(SPLITS, sizes))
+
+    def make():
+        return {
+            split: generate(n, seed=seed * 3 + i, progress=progress, **params)
+            for i, (split, n) in enumerate(sizes.items())
+        }
+
+    return cached(
+        kind,
+        {**params, "sizes": list(sizes.values()), "seed": seed},
+        make,
+        shapes={
+            split: ((n, *example_shape), (n,)) for split, n in sizes.items()
+        },
+        num_classes=num_classes,
+    )
+
+
 def _read(path, shapes, num_classes):
     """The splits of a cache file, fully read and checked.
 

@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from keras_ssm.datasets import lra_files as download
-from keras_ssm.utils.validation import check_float
+from keras_ssm.utils.validation import check_fraction
 from keras_ssm.utils.validation import check_int
 
 URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -68,13 +68,9 @@ def load_text(
         `{"train": (x, y), "validation": (x, y), "test": (x, y)}`, int32.
     """
     length = check_int("length", length, minimum=1)
-    archive = download.fetch(url, ARCHIVE, "imdb", sha256=sha256)
-    root = download.extract_tar(
-        archive,
-        os.path.join(os.path.dirname(archive), "extracted"),
-        os.path.join("aclImdb", "test"),
+    root = download.fetch_extracted(
+        url, ARCHIVE, "imdb", "aclImdb", marker="test", sha256=sha256
     )
-    root = os.path.join(root, "aclImdb")
     train = read_imdb_directory(root, "train", length)
     test = read_imdb_directory(root, "test", length)
     return split_validation(train, test, validation_fraction, seed)
@@ -82,12 +78,8 @@ def load_text(
 
 def split_validation(train, test, validation_fraction, seed):
     """Holds out a seeded random part of `train` as the validation split."""
-    validation_fraction = check_float(
-        "validation_fraction",
-        validation_fraction,
-        minimum=0.0,
-        maximum=1.0,
-        max_open=True,
+    validation_fraction = check_fraction(
+        "validation_fraction", validation_fraction
     )
     seed = check_int("seed", seed, minimum=0)
     x, y = train

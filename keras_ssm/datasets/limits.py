@@ -52,3 +52,25 @@ def check_memory(what, num_bytes, arguments):
             f"than this machine's {total / GIB:.1f} GiB; lower "
             f"{', '.join(f'`{a}`' for a in arguments)}."
         )
+
+
+def check_examples_memory(data, counts, bytes_per_example, **setting):
+    """`check_memory` for `sum(counts)` examples of `bytes_per_example`.
+
+    Args:
+        data: the data set's name, e.g. "ListOps".
+        counts: `{argument: number of examples}`, e.g. `{"num_train": 8}`.
+        bytes_per_example: the estimated bytes of one example.
+        **setting: the arguments that set an example's size, e.g.
+            `max_length=64` (named in the message with `counts`).
+
+    Example:
+
+    >>> check_examples_memory("ListOps", {"num_train": 8}, 260, max_length=64)
+    """
+    arguments = {**counts, **setting}
+    check_memory(
+        f"{data} with " + ", ".join(f"{k}={v}" for k, v in arguments.items()),
+        sum(counts.values()) * bytes_per_example,
+        tuple(arguments),
+    )

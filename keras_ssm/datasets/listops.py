@@ -25,7 +25,7 @@ import random
 
 import numpy as np
 
-from keras_ssm.datasets.limits import check_memory
+from keras_ssm.datasets.limits import check_examples_memory
 from keras_ssm.datasets.limits import check_sizes
 from keras_ssm.utils.validation import check_class_labels
 from keras_ssm.utils.validation import check_int
@@ -173,10 +173,11 @@ def generate_listops(
     """
     num_examples = check_int("num_examples", num_examples, minimum=1)
     max_length = check_int("max_length", max_length, minimum=1)
-    check_memory(
-        f"ListOps with num_examples={num_examples}, max_length={max_length}",
-        num_examples * (max_length + 1) * 4,
-        ("num_examples", "max_length"),
+    check_examples_memory(
+        "ListOps",
+        {"num_examples": num_examples},
+        (max_length + 1) * 4,
+        max_length=max_length,
     )
     rng = random.Random(seed)
     quota = None
@@ -344,7 +345,7 @@ def load_data(
     ((8, 32), 'int32')
     """
     from keras_ssm.datasets.generated import as_tuples
-    from keras_ssm.datasets.generated import cached
+    from keras_ssm.datasets.generated import generate_splits
 
     max_length = check_int("max_length", max_length, minimum=1)
     if directory:
@@ -352,43 +353,23 @@ def load_data(
     sizes = check_sizes(
         num_train=num_train, num_validation=num_validation, num_test=num_test
     )
-    check_memory(
-        "ListOps with "
-        + ", ".join(f"{k}={v}" for k, v in sizes.items())
-        + f", max_length={max_length}",
-        sum(sizes.values()) * (max_length + 1) * 4,
-        (*sizes, "max_length"),
+    check_examples_memory(
+        "ListOps", sizes, (max_length + 1) * 4, max_length=max_length
     )
-    sizes = tuple(sizes.values())
-    min_length = check_int("min_length", min_length, minimum=1)
-    max_depth = check_int("max_depth", max_depth, minimum=1)
-    max_args = check_int("max_args", max_args, minimum=2)
-    seed = check_int("seed", seed)
     params = {
-        "min_length": min_length,
+        "min_length": check_int("min_length", min_length, minimum=1),
         "max_length": max_length,
-        "max_depth": max_depth,
-        "max_args": max_args,
+        "max_depth": check_int("max_depth", max_depth, minimum=1),
+        "max_args": check_int("max_args", max_args, minimum=2),
     }
-
-    def make():
-        return {
-            split: generate_listops(
-                n, seed=seed * 3 + i, progress=progress, **params
-            )
-            for i, (split, n) in enumerate(
-                zip(("train", "validation", "test"), sizes)
-            )
-        }
-
-    splits = cached(
+    splits = generate_splits(
         "listops",
-        {**params, "sizes": list(sizes), "seed": seed},
-        make,
-        shapes={
-            split: ((n, max_length), (n,))
-            for split, n in zip(("train", "validation", "test"), sizes)
-        },
+        generate_listops,
+        params,
+        sizes=sizes.values(),
+        seed=check_int("seed", seed),
+        example_shape=(max_length,),
         num_classes=NUM_CLASSES,
+        progress=progress,
     )
     return as_tuples(splits)

@@ -119,3 +119,30 @@ def extract_tar(archive, destination, marker):
             "right archive?"
         )
     return destination
+
+
+def fetch_extracted(
+    url, filename, subdir, folder, *, marker=None, md5=None, sha256=None
+):
+    """`folder` of a tar archive, fetched with `fetch` and extracted once.
+
+    The archive is extracted into `extracted/` beside it (in the data or
+    cache directory that holds it).
+
+    Args:
+        url, filename, subdir: as for `fetch`.
+        folder: the archive's top folder, e.g. "aclImdb".
+        marker: a path inside `folder` whose presence shows that the archive
+            was extracted (`extract_tar`); None: `folder` itself.
+        md5, sha256: the archive's checksum, as for `fetch`.
+
+    Returns:
+        The path of the extracted `folder`.
+    """
+    archive = fetch(url, filename, subdir, md5=md5, sha256=sha256)
+    root = extract_tar(
+        archive,
+        os.path.join(os.path.dirname(archive), "extracted"),
+        folder if marker is None else os.path.join(folder, marker),
+    )
+    return os.path.join(root, folder)

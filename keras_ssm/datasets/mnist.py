@@ -17,7 +17,7 @@ import numpy as np
 
 from keras_ssm.datasets import lra_files as download
 from keras_ssm.utils.validation import check_class_labels
-from keras_ssm.utils.validation import check_float
+from keras_ssm.utils.validation import check_fraction
 from keras_ssm.utils.validation import check_int
 
 SOURCES = {
@@ -122,12 +122,8 @@ def load_sequential_mnist(
         raise ValueError(
             f"`name` must be one of {tuple(SOURCES)}; got {name!r}."
         )
-    validation_fraction = check_float(
-        "validation_fraction",
-        validation_fraction,
-        minimum=0.0,
-        maximum=1.0,
-        max_open=True,
+    validation_fraction = check_fraction(
+        "validation_fraction", validation_fraction
     )
     max_train = check_int("max_train", max_train, minimum=1, allow_none=True)
     max_test = check_int("max_test", max_test, minimum=1, allow_none=True)

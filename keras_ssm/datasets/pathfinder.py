@@ -36,7 +36,7 @@ import random
 import keras
 import numpy as np
 
-from keras_ssm.datasets.limits import check_memory
+from keras_ssm.datasets.limits import check_examples_memory
 from keras_ssm.datasets.limits import check_sizes
 from keras_ssm.utils.validation import check_class_labels
 from keras_ssm.utils.validation import check_int
@@ -247,10 +247,11 @@ def generate_pathfinder(
     num_distractors = check_int(
         "num_distractors", num_distractors, minimum=0, allow_none=True
     )
-    check_memory(
-        f"Pathfinder with num_examples={num_examples}, image_size={image_size}",
-        num_examples * (image_size**2 + _EXAMPLE_OVERHEAD),
-        ("num_examples", "image_size"),
+    check_examples_memory(
+        "Pathfinder",
+        {"num_examples": num_examples},
+        image_size**2 + _EXAMPLE_OVERHEAD,
+        image_size=image_size,
     )
     if num_distractors is None:
         num_distractors = image_size // 16
@@ -389,7 +390,7 @@ def load_data(
     >>> x.shape
     (4, 1024, 1)
     """
-    from keras_ssm.datasets.generated import cached
+    from keras_ssm.datasets.generated import generate_splits
 
     image_size = check_int("image_size", image_size, minimum=16)
     seed = check_int("seed", seed, minimum=0)
@@ -413,35 +414,21 @@ def load_data(
         # uint8 images while generating; float32 sequences on top of them
         # unless `as_dataset` keeps the images.
         per_example = image_size**2 * (1 if as_dataset else 5)
-        check_memory(
-            "Pathfinder with "
-            + ", ".join(f"{k}={v}" for k, v in sizes.items())
-            + f", image_size={image_size}",
-            sum(sizes.values()) * (per_example + _EXAMPLE_OVERHEAD),
-            (*sizes, "image_size"),
+        check_examples_memory(
+            "Pathfinder",
+            sizes,
+            per_example + _EXAMPLE_OVERHEAD,
+            image_size=image_size,
         )
-        sizes = tuple(sizes.values())
-        params = {"image_size": image_size, "contour_length": contour_length}
-
-        def make():
-            return {
-                split: generate_pathfinder(
-                    n, seed=seed * 3 + i, progress=progress, **params
-                )
-                for i, (split, n) in enumerate(
-                    zip(("train", "validation", "test"), sizes)
-                )
-            }
-
-        splits = cached(
+        splits = generate_splits(
             "pathfinder",
-            {**params, "sizes": list(sizes), "seed": seed},
-            make,
-            shapes={
-                split: ((n, image_size, image_size), (n,))
-                for split, n in zip(("train", "validation", "test"), sizes)
-            },
+            generate_pathfinder,
+            {"image_size": image_size, "contour_length": contour_length},
+            sizes=sizes.values(),
+            seed=seed,
+            example_shape=(image_size, image_size),
             num_classes=NUM_CLASSES,
+            progress=progress,
         )
     train_images = splits["train"][0]
     if as_dataset:

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_ssm.ops.fft_conv import fft_conv
 from keras_ssm.utils.validation import check_choice
 
 # The channel normalisations every residual block accepts as `norm`.
@@ -75,17 +76,61 @@ def make_norm(norm, name, dtype=None, epsilon=None):
     )
 
 
+def config_value(name, value):
+    """The value of constructor argument `name` as `get_config` gives it.
+
+    Initializers, regularizers and activations (by the Keras naming:
+    `*_initializer`, `*_regularizer`, `activation`) are serialized; tuples
+    become lists, as JSON has them.
+    """
+    if name.endswith("initializer"):
+        return keras.initializers.serialize(value)
+    if name.endswith("regularizer"):
+        return keras.regularizers.serialize(value)
+    if name == "activation":
+        return keras.activations.serialize(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
 class SequenceLayer(keras.layers.Layer):
     """Base class of the layers that map (batch, length, channels) to itself.
 
     It validates input shapes with errors that name the problem, zeroes padded
     steps when a mask is given, and declares the recurrent interface
     (`get_initial_state`, `step`) that causal subclasses implement.
+
+    `get_config` returns, besides the base layer's, every name that a class
+    of the layer lists in its `config_arguments`: its constructor arguments,
+    stored (validated) under the same attribute names.
+
+    Example:
+
+    A causal layer computes the same outputs over a whole sequence (`call`)
+    and one step at a time (`step`), from the state of `get_initial_state`:
+
+    >>> layer = keras_ssm.layers.CES()
+    >>> x = keras.random.normal((2, 16, 4))
+    >>> y = keras.ops.convert_to_numpy(layer(x))
+    >>> state = layer.get_initial_state(2)
+    >>> y_0, state = layer.step(x[:, 0], state)
+    >>> np.allclose(keras.ops.convert_to_numpy(y_0), y[:, 0], atol=1e-5)
+    True
     """
+
+    config_arguments = ()
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True
+
+    def get_config(self):
+        config = super().get_config()
+        for cls in reversed(type(self).__mro__):
+            for name in vars(cls).get("config_arguments", ()):
+                config[name] = config_value(name, getattr(self, name))
+        return config
 
     def _validate_input_shape(self, input_shape):
         """Returns the channel count of a (batch, length, channels) shape.
@@ -162,7 +207,20 @@ class SequenceLayer(keras.layers.Layer):
         x = norm_layer(ops.expand_dims(inputs_t, 1), training=False)
         return x[:, 0]
 
-    def _check_step_shape(self, inputs_t, channels):
+    def _check_step_inputs(self, inputs_t, kind="layer"):
+        """Raises a clear error where `step` cannot run on `inputs_t`.
+
+        The layer must be built and causal (a `bidirectional` one has no
+        recurrence), and `inputs_t` of shape `(batch, channels)` with the
+        channel count it was built for.
+        """
+        self._require_built()
+        if getattr(self, "bidirectional", False):
+            raise ValueError(
+                f"{self.__class__.__name__}.step is only defined for the "
+                f"causal {kind}; this one has bidirectional=True."
+            )
+        channels = self.input_spec.axes[-1]
         shape = tuple(inputs_t.shape)
         if len(shape) != 2 or (shape[-1] is not None and shape[-1] != channels):
             raise ValueError(
@@ -210,6 +268,58 @@ class SequenceLayer(keras.layers.Layer):
         raise NotImplementedError(
             f"{self.__class__.__name__} has no recurrent mode."
         )
+
+
+class ConvolutionalSSM(SequenceLayer):
+    """Base class of the SSM layers that train as one long convolution.
+
+    `call` convolves each channel with the layer's kernel by FFT (causal
+    taps, plus anti-causal ones when `bidirectional`), adds the skip path
+    `shortcut_gain() * u`, then dropout, with padded steps zeroed. The
+    recurrent state is a (real, imag) pair of float32 zeros of shape
+    `(batch, channels) + mode_shape`.
+
+    A subclass (`S4D`, `CES`) sets `bidirectional` and `dropout_layer` in
+    its constructor and `channels` in `build`, and writes:
+
+    - `kernel(length, dt_scale=None)`: the taps, `(directions, channels,
+      length)`;
+    - `shortcut_gain()`: the per-channel weight of the skip path, or None
+      for none;
+    - optionally `spectral_filter()` (a filter of the kernel's spectrum,
+      see `fft_conv`) and `mode_shape`.
+    """
+
+    mode_shape = ()
+
+    def spectral_filter(self):
+        """A filter of the kernel's frequency response; None for none."""
+        return None
+
+    def call(self, inputs, mask=None, training=None, dt_scale=None):
+        u = self.apply_mask(self._cast_inputs(inputs), mask)
+        if self._is_empty(u):
+            return u
+        length = u.shape[1] if u.shape[1] is not None else ops.shape(u)[1]
+        k = self.kernel(length, dt_scale)
+        y = fft_conv(
+            u,
+            k[0],
+            k[1] if self.bidirectional else None,
+            spectral_filter=self.spectral_filter(),
+        )
+        gain = self.shortcut_gain()
+        if gain is not None:
+            y = y + u * ops.cast(gain, u.dtype)
+        y = self.dropout_layer(y, training=training)
+        return self.apply_mask(y, mask)
+
+    def get_initial_state(self, batch_size):
+        """Zero state: a (real, imag) pair of shape `(batch, channels) +
+        mode_shape`, float32."""
+        self._require_built()
+        shape = (batch_size, self.channels, *self.mode_shape)
+        return ops.zeros(shape, "float32"), ops.zeros(shape, "float32")
 
 
 def causal_conv_step(conv, conv_state, x_t):

@@ -25,14 +25,14 @@ import math
 import keras
 from keras import ops
 
-from keras_ssm.layers.base import SequenceLayer
+from keras_ssm.layers.base import ConvolutionalSSM
 from keras_ssm.ops import complex as cplx
-from keras_ssm.ops.fft_conv import fft_conv
 from keras_ssm.utils.validation import check_bool
 from keras_ssm.utils.validation import check_choice
 from keras_ssm.utils.validation import check_dropout
 from keras_ssm.utils.validation import check_dt_range
 from keras_ssm.utils.validation import check_float
+from keras_ssm.utils.validation import check_open_unit
 
 INITS = ("ring", "stable")
 
@@ -98,7 +98,7 @@ def log_uniform_pair_initializer(dt_min, dt_max):
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
-class CES(SequenceLayer):
+class CES(ConvolutionalSSM):
     """Complex exponential smoothing (CES) with FFT convolution and step mode.
 
     Maps `(batch, length, channels)` to the same shape. Each channel smooths
@@ -179,9 +179,25 @@ class CES(SequenceLayer):
 
     >>> layer = keras_ssm.layers.CES(r_min=0.9, r_max=0.999, max_phase=0.314)
     >>> y = layer(keras.random.normal((2, 1024, 16)))  # (2, 1024, 16)
-    >>> state = layer.get_initial_state(2)
-    >>> y_t, state = layer.step(keras.random.normal((2, 16)), state)
     """
+
+    config_arguments = (
+        "r_min",
+        "r_max",
+        "max_phase",
+        "init",
+        "stable_lambda",
+        "dt_min",
+        "dt_max",
+        "max_lambda",
+        "complex",
+        "dt_scale",
+        "bidirectional",
+        "dropout",
+        "use_alpha",
+        "use_beta",
+        "use_omega",
+    )
 
     def __init__(
         self,
@@ -204,14 +220,7 @@ class CES(SequenceLayer):
     ):
         super().__init__(**kwargs)
         r_min = check_float("r_min", r_min, minimum=0.0, min_open=True)
-        r_max = check_float(
-            "r_max",
-            r_max,
-            minimum=0.0,
-            maximum=1.0,
-            min_open=True,
-            max_open=True,
-        )
+        r_max = check_open_unit("r_max", r_max)
         if not r_min <= r_max:
             raise ValueError(
                 "`r_min` and `r_max` must satisfy 0 < r_min <= r_max < 1, got "
@@ -221,25 +230,11 @@ class CES(SequenceLayer):
         self.r_max = r_max
         self.max_phase = check_float("max_phase", max_phase, minimum=0.0)
         self.init = check_choice("init", init, INITS)
-        self.stable_lambda = check_float(
-            "stable_lambda",
-            stable_lambda,
-            minimum=0.0,
-            maximum=1.0,
-            min_open=True,
-            max_open=True,
-        )
+        self.stable_lambda = check_open_unit("stable_lambda", stable_lambda)
         dt_min, dt_max = check_dt_range(dt_min, dt_max, strict=False)
         self.dt_min = dt_min
         self.dt_max = dt_max
-        self.max_lambda = check_float(
-            "max_lambda",
-            max_lambda,
-            minimum=0.0,
-            maximum=1.0,
-            min_open=True,
-            max_open=True,
-        )
+        self.max_lambda = check_open_unit("max_lambda", max_lambda)
         self.complex = check_bool("complex", complex)
         self.dt_scale = check_float(
             "dt_scale", dt_scale, minimum=0.0, min_open=True
@@ -365,25 +360,7 @@ class CES(SequenceLayer):
             return None
         return ops.sigmoid(self.omega)
 
-    # -- modes -----------------------------------------------------------------
-
-    def call(self, inputs, mask=None, training=None, dt_scale=None):
-        u = self.apply_mask(self._cast_inputs(inputs), mask)
-        if self._is_empty(u):
-            return u
-        length = u.shape[1] if u.shape[1] is not None else ops.shape(u)[1]
-        k = self.kernel(length, dt_scale)
-        y = fft_conv(u, k[0], k[1] if self.bidirectional else None)
-        if self.use_omega:
-            y = y + u * ops.cast(self.shortcut_gain(), u.dtype)
-        y = self.dropout_layer(y, training=training)
-        return self.apply_mask(y, mask)
-
-    def get_initial_state(self, batch_size):
-        """Zero state: a (real, imag) pair of shape (batch, channels)."""
-        self._require_built()
-        shape = (batch_size, self.channels)
-        return ops.zeros(shape, "float32"), ops.zeros(shape, "float32")
+    # -- recurrent mode --------------------------------------------------------
 
     def step(self, inputs_t, state, dt_scale=None):
         """One step: y = (1 - lambda^alpha) beta x + lambda^alpha y_prev.
@@ -398,13 +375,7 @@ class CES(SequenceLayer):
             `(outputs_t, new_state)`, outputs sigmoid(omega) x + Re(y) of
             shape `(batch, channels)`.
         """
-        self._require_built()
-        if self.bidirectional:
-            raise ValueError(
-                "CES.step is only defined for the causal layer; this one has "
-                "bidirectional=True."
-            )
-        self._check_step_shape(inputs_t, self.channels)
+        self._check_step_inputs(inputs_t)
         out_dtype = self.compute_dtype
         x = ops.cast(inputs_t, "float32")
         decay = self.smoothing_factor(dt_scale)
@@ -417,26 +388,3 @@ class CES(SequenceLayer):
         if self.use_omega:
             out = out + self.shortcut_gain() * x
         return ops.cast(out, out_dtype), y
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "r_min": self.r_min,
-                "r_max": self.r_max,
-                "max_phase": self.max_phase,
-                "init": self.init,
-                "stable_lambda": self.stable_lambda,
-                "dt_min": self.dt_min,
-                "dt_max": self.dt_max,
-                "max_lambda": self.max_lambda,
-                "complex": self.complex,
-                "dt_scale": self.dt_scale,
-                "bidirectional": self.bidirectional,
-                "dropout": self.dropout,
-                "use_alpha": self.use_alpha,
-                "use_beta": self.use_beta,
-                "use_omega": self.use_omega,
-            }
-        )
-        return config

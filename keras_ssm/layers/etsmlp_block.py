@@ -71,6 +71,8 @@ class ETSMLPBlock(ResidualBlock):
     ... ])
     """
 
+    config_arguments = ("intermediate_dim", "gated", "activation")
+
     # keras-ssm 0.1.0 called the inner width `hidden_dim`, now the name of
     # the model width; configs saved then still carry it.
     @deprecated_arguments(hidden_dim="intermediate_dim")
@@ -93,9 +95,7 @@ class ETSMLPBlock(ResidualBlock):
             name="ces",
             **kwargs,
         )
-        # The validated (plain Python) values, for get_config.
-        ces_config = self.ces.get_config()
-        self.ces_kwargs = {key: ces_config[key] for key in kwargs}
+        self.keep_mixer_arguments(self.ces, kwargs)
 
     @property
     def hidden_dim(self):
@@ -140,18 +140,6 @@ class ETSMLPBlock(ResidualBlock):
     def mix_step(self, x_t, state, dt_scale=None):
         h, state = self.ces.step(self.input_projection(x_t), state, dt_scale)
         return self._mix_channels(x_t, h), state
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "intermediate_dim": self.intermediate_dim,
-                "gated": self.gated,
-                "activation": keras.activations.serialize(self.activation),
-                **self.ces_kwargs,
-            }
-        )
-        return config
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")

@@ -12,7 +12,6 @@ from keras_ssm.layers.mamba_block import DEFAULT_EXPAND
 from keras_ssm.layers.mamba_block import resolve_inner_width
 from keras_ssm.layers.residual import ResidualBlock
 from keras_ssm.layers.residual import pop_block_kwargs
-from keras_ssm.layers.ssd import NO_TIME_STEP_LIMIT
 from keras_ssm.layers.ssd import SSD
 from keras_ssm.utils.validation import ArgumentTypeError
 from keras_ssm.utils.validation import check_bool
@@ -69,35 +68,25 @@ class Mamba2Block(ResidualBlock):
         expand: d_inner / channels, the reference's ratio (default 2 when
             `intermediate_dim` is not given).
         headdim: channels per head; d_inner must be a multiple of it.
-        ngroups: number of groups of heads sharing B and C; the number of
-            heads must be a multiple of it.
-        chunk_size: SSD chunk length; `None` = the per-backend default
-            (`keras_ssm.ops.ssd.default_ssd_chunk_size()`: 64 on the CPU,
-            chosen by timing 32..256 on a loaded 2-core CPU; 256, the
-            reference's value, on accelerators).
         intermediate_dim: the inner width d_inner as an absolute number;
             `None` (default) means `expand * channels`. Given together with
             `expand`, the two must agree once the channels are known.
-        A_init_range: `(low, high)`, 0 < low <= high: range of the initial
-            A per head.
-        dt_min: lower bound of the initial dt.
-        dt_max: upper bound of the initial dt.
-        dt_init_floor: smallest initial dt.
-        conv_bias: whether the convolution has a bias (reference: True).
-        bias: whether in_proj and out_proj have biases (reference: False).
         norm: block norm, "rms" (default), "layer" or "batch".
-        prenorm: normalise before (True) or after (False) the residual.
-        dropout: dropout rate on the block's output before the residual.
-        bidirectional: add a reversed conv + SSM and average (no `step`).
+        bias: whether in_proj and out_proj have biases (reference: False).
         num_layers: depth of the model, if known: out_proj's initial
             weights are divided by sqrt(num_layers) (GPT-2 style, as in
             `MambaBlock`); `None`: no rescaling.
-        time_step_limit: `(low, high)`: dt is clipped to this range (see
-            `SSD`; the default `(0, inf)` clips nothing).
+        prenorm: normalise before (True) or after (False) the residual.
+        dropout: dropout rate on the block's output before the residual.
+        bidirectional: add a reversed conv + SSM and average (no `step`).
         norm_epsilon: epsilon of the block norm and of the gated RMSNorm
             (`None`: 1e-5; the pretrained checkpoints give theirs as
             `layer_norm_epsilon`).
-        **kwargs: layer arguments (`name`, `dtype`, `trainable`).
+        **ssd_kwargs: the other arguments of `SSD` (`ngroups`, the number
+            of groups of heads sharing B and C, which must divide the
+            number of heads; `chunk_size`, `A_init_range`, `dt_min`,
+            `dt_max`, `dt_init_floor`, `time_step_limit`, `conv_bias`),
+            with the usual layer arguments (`name`, `dtype`, `trainable`).
 
     Example:
 
@@ -114,31 +103,33 @@ class Mamba2Block(ResidualBlock):
     (2, 50, 10)
     """
 
+    config_arguments = (
+        *SSD.config_arguments,
+        "expand",
+        "intermediate_dim",
+        "bias",
+        "num_layers",
+    )
+
     def __init__(
         self,
         d_state=128,
         d_conv=4,
         expand=None,
         headdim=64,
-        ngroups=1,
-        chunk_size=None,
+        *,
         intermediate_dim=None,
-        A_init_range=(1.0, 16.0),
-        dt_min=0.001,
-        dt_max=0.1,
-        dt_init_floor=1e-4,
-        conv_bias=True,
-        bias=False,
         norm="rms",
+        bias=False,
         num_layers=None,
-        time_step_limit=NO_TIME_STEP_LIMIT,
         **kwargs,
     ):
         super().__init__(norm=norm, **pop_block_kwargs(kwargs))
-        if kwargs:
+        unknown = sorted(set(kwargs) - set(SSD.config_arguments))
+        if unknown:
             raise ArgumentTypeError(
                 "Mamba2Block got unknown arguments: "
-                f"{', '.join(f'`{key}`' for key in sorted(kwargs))}."
+                f"{', '.join(f'`{key}`' for key in unknown)}."
             )
         self.intermediate_dim = check_int(
             "intermediate_dim", intermediate_dim, minimum=1, allow_none=True
@@ -153,27 +144,14 @@ class Mamba2Block(ResidualBlock):
         # SSD validates its own arguments now; the mixers themselves are
         # made in `build_mixer`, after `in_proj`, which keeps the order of
         # the weights (and so of saved optimizer states) of earlier versions.
-        ssd_kwargs = dict(
-            d_state=d_state,
-            headdim=headdim,
-            ngroups=ngroups,
-            d_conv=d_conv,
-            chunk_size=chunk_size,
-            A_init_range=A_init_range,
-            dt_min=dt_min,
-            dt_max=dt_max,
-            dt_init_floor=dt_init_floor,
-            time_step_limit=time_step_limit,
-            conv_bias=conv_bias,
-        )
-        ssd_config = SSD(**ssd_kwargs).get_config()
-        self.ssd_config = {key: ssd_config[key] for key in ssd_kwargs}
+        ssd = SSD(d_state=d_state, headdim=headdim, d_conv=d_conv, **kwargs)
+        self.ssd_config = {
+            key: getattr(ssd, key) for key in ssd.config_arguments
+        }
         # The block exposes the mixer's validated arguments (block.d_state,
         # block.headdim, ...) as its own.
         for key, value in self.ssd_config.items():
             setattr(self, key, value)
-        self.A_init_range = tuple(self.A_init_range)
-        self.time_step_limit = tuple(self.time_step_limit)
 
     def build_mixer(self, input_shape):
         channels = self.channels
@@ -274,16 +252,3 @@ class Mamba2Block(ResidualBlock):
         y, state = self.mixer.step(projected[:, self.d_inner :], state)
         z = projected[:, : self.d_inner]
         return self.out_proj(self.gated_norm(y, z)), state
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                **self.ssd_config,
-                "expand": self.expand,
-                "intermediate_dim": self.intermediate_dim,
-                "bias": self.bias,
-                "num_layers": self.num_layers,
-            }
-        )
-        return config

@@ -94,14 +94,29 @@ class MambaBlock(ResidualBlock):
 
     Example:
 
+    A language model over a vocabulary of 1000 tokens; with two blocks,
+    `num_layers=2` scales their output projections as Mamba does:
+
     >>> model = keras.Sequential([
-    ...     keras.Input((None, 64)),
-    ...     keras_ssm.layers.MambaBlock(d_state=16),
-    ...     keras_ssm.layers.MambaBlock(d_state=16),
+    ...     keras.Input((None,), dtype="int32"),
+    ...     keras.layers.Embedding(1000, 64),
+    ...     keras_ssm.layers.MambaBlock(d_state=16, num_layers=2),
+    ...     keras_ssm.layers.MambaBlock(d_state=16, num_layers=2),
     ...     keras.layers.RMSNormalization(),
-    ...     keras.layers.Dense(10),
+    ...     keras.layers.Dense(1000),  # next-token logits
     ... ])
     """
+
+    config_arguments = (
+        "d_state",
+        "d_conv",
+        "expand",
+        "dt_rank",
+        "conv_bias",
+        "bias",
+        "num_layers",
+        "intermediate_dim",
+    )
 
     def __init__(
         self,
@@ -133,8 +148,9 @@ class MambaBlock(ResidualBlock):
         )
         # Validate the SSM arguments now rather than at build time, and keep
         # their validated (plain Python) values for the SSMs and get_config.
-        ssm_config = SelectiveSSM(d_state=self.d_state, **kwargs).get_config()
-        self.ssm_kwargs = {key: ssm_config[key] for key in kwargs}
+        self.keep_mixer_arguments(
+            SelectiveSSM(d_state=self.d_state, **kwargs), kwargs
+        )
 
     def _conv_and_ssm(self, suffix):
         conv = keras.layers.Conv1D(
@@ -153,7 +169,7 @@ class MambaBlock(ResidualBlock):
             dt_rank=self.resolved_dt_rank,
             dtype=self.dtype_policy,
             name="ssm" + suffix,
-            **self.ssm_kwargs,
+            **self.mixer_arguments,
         )
         return conv, ssm
 
@@ -229,20 +245,3 @@ class MambaBlock(ResidualBlock):
         x, conv_state = causal_conv_step(self.conv, conv_state, x)
         y, ssm_state = self.ssm.step(ops.silu(x), ssm_state, dt_scale)
         return self.out_proj(y * ops.silu(z)), (conv_state, ssm_state)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "d_state": self.d_state,
-                "d_conv": self.d_conv,
-                "expand": self.expand,
-                "dt_rank": self.dt_rank,
-                "conv_bias": self.conv_bias,
-                "bias": self.bias,
-                "num_layers": self.num_layers,
-                "intermediate_dim": self.intermediate_dim,
-                **self.ssm_kwargs,
-            }
-        )
-        return config

@@ -59,7 +59,8 @@ class ResidualBlock(SequenceLayer):
       form, `(batch, length, channels)` to the same shape, before dropout;
     - for causal blocks, `mixer_initial_state(batch_size)` and
       `mix_step(x_t, state, **kwargs)` -> `(y_t, state)`;
-    - `get_config`, adding its own arguments to the base ones.
+    - its constructor arguments in `config_arguments` (for `get_config`),
+      and `keep_mixer_arguments` for the ones it forwards to its mixer.
 
     Keyword arguments of `call` and `step` beyond `mask`/`training` (e.g.
     `dt_scale`) go to `mix` / `mix_step`. `average_directions` is the
@@ -102,6 +103,14 @@ class ResidualBlock(SequenceLayer):
     # and channel, tied over time) instead of single entries.
     channel_dropout = False
 
+    config_arguments = (
+        "norm",
+        "prenorm",
+        "dropout",
+        "bidirectional",
+        "norm_epsilon",
+    )
+
     def __init__(
         self,
         norm="layer",
@@ -134,6 +143,18 @@ class ResidualBlock(SequenceLayer):
         self.dropout_layer = dropout_class(
             self.dropout, dtype=self.dtype_policy
         )
+        # The arguments that the block passes on to its mixer, as the mixer
+        # validated them (`keep_mixer_arguments`); part of the config.
+        self.mixer_arguments = {}
+
+    def keep_mixer_arguments(self, mixer, names):
+        """Keeps the validated values of the arguments `names` of `mixer`.
+
+        A block that forwards keyword arguments to its mixer calls this
+        after making it, so that `get_config` holds them as plain values.
+        """
+        config = mixer.get_config()
+        self.mixer_arguments = {name: config[name] for name in names}
 
     # -- what a subclass writes --------------------------------------------
 
@@ -216,13 +237,7 @@ class ResidualBlock(SequenceLayer):
         Returns:
             `(outputs_t, new_state)`, outputs of shape `(batch, channels)`.
         """
-        self._require_built()
-        if self.bidirectional:
-            raise ValueError(
-                f"{self.__class__.__name__}.step is only defined for the "
-                "causal block; this one has bidirectional=True."
-            )
-        self._check_step_shape(inputs_t, self.channels)
+        self._check_step_inputs(inputs_t, kind="block")
         inputs_t = self._cast_inputs(inputs_t)
         x = inputs_t
         if self.prenorm:
@@ -234,14 +249,4 @@ class ResidualBlock(SequenceLayer):
         return outputs, state
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "norm": self.norm,
-                "prenorm": self.prenorm,
-                "dropout": self.dropout,
-                "bidirectional": self.bidirectional,
-                "norm_epsilon": self.norm_epsilon,
-            }
-        )
-        return config
+        return {**super().get_config(), **self.mixer_arguments}

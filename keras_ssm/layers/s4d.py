@@ -19,9 +19,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_ssm.layers.base import SequenceLayer
+from keras_ssm.layers.base import ConvolutionalSSM
 from keras_ssm.ops import complex as cplx
-from keras_ssm.ops.fft_conv import fft_conv
 from keras_ssm.ops.vandermonde import vandermonde_real
 from keras_ssm.utils.validation import check_bool
 from keras_ssm.utils.validation import check_choice
@@ -142,7 +141,7 @@ def sobolev_filter(order):
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
-class S4D(SequenceLayer):
+class S4D(ConvolutionalSSM):
     """Diagonal state space layer (S4D) with FFT convolution and step mode.
 
     Maps `(batch, length, channels)` to the same shape. Each channel owns a
@@ -186,10 +185,28 @@ class S4D(SequenceLayer):
     Example:
 
     >>> layer = keras_ssm.layers.S4D(d_state=64)
-    >>> y = layer(keras.random.normal((2, 1024, 16)))  # (2, 1024, 16)
-    >>> state = layer.get_initial_state(2)
-    >>> y_t, state = layer.step(keras.random.normal((2, 16)), state)
+    >>> x = keras.random.normal((2, 1024, 16))
+    >>> y = layer(x)  # (2, 1024, 16)
+    >>> y_fine = layer(x, dt_scale=0.5)  # the system sampled twice as finely
     """
+
+    config_arguments = (
+        "d_state",
+        "dt_min",
+        "dt_max",
+        "init",
+        "discretization",
+        "bidirectional",
+        "freq_scale",
+        "sobolev_order",
+        "trainable_sobolev",
+        "dt_scale",
+        "dropout",
+        "C_initializer",
+        "D_initializer",
+        "C_regularizer",
+        "D_regularizer",
+    )
 
     def __init__(
         self,
@@ -357,29 +374,15 @@ class S4D(SequenceLayer):
             return sobolev_filter(self.sobolev_order)
         return None
 
-    # -- modes -----------------------------------------------------------------
+    def shortcut_gain(self):
+        """The skip weight D, shape (channels,)."""
+        return self.D
 
-    def call(self, inputs, mask=None, training=None, dt_scale=None):
-        u = self.apply_mask(self._cast_inputs(inputs), mask)
-        if self._is_empty(u):
-            return u
-        length = u.shape[1] if u.shape[1] is not None else ops.shape(u)[1]
-        k = self.kernel(length, dt_scale)
-        y = fft_conv(
-            u,
-            k[0],
-            k[1] if self.bidirectional else None,
-            spectral_filter=self.spectral_filter(),
-        )
-        y = y + u * ops.cast(self.D, u.dtype)
-        y = self.dropout_layer(y, training=training)
-        return self.apply_mask(y, mask)
+    @property
+    def mode_shape(self):
+        return (self.d_state // 2,)
 
-    def get_initial_state(self, batch_size):
-        """Zero state: a (real, imag) pair of (batch, channels, d_state/2)."""
-        self._require_built()
-        shape = (batch_size, self.channels, self.d_state // 2)
-        return ops.zeros(shape, "float32"), ops.zeros(shape, "float32")
+    # -- recurrent mode --------------------------------------------------------
 
     def step(self, inputs_t, state, dt_scale=None):
         """One recurrent step: x = dA x + dB u, y = 2 Re(C x) + D u.
@@ -392,19 +395,13 @@ class S4D(SequenceLayer):
         Returns:
             `(outputs_t, new_state)`, outputs of shape `(batch, channels)`.
         """
-        self._require_built()
-        if self.bidirectional:
-            raise ValueError(
-                "S4D.step is only defined for the causal layer; this one has "
-                "bidirectional=True."
-            )
+        self._check_step_inputs(inputs_t)
         if self.sobolev_beta is not None or self.sobolev_order != 0.0:
             raise ValueError(
                 "S4D.step is not defined with a Sobolev filter "
                 "(sobolev_order != 0): the filtered kernel has no state-space "
                 "recurrence."
             )
-        self._check_step_shape(inputs_t, self.channels)
         out_dtype = self.compute_dtype
         u = ops.cast(inputs_t, "float32")
         log_dA, dB = self.discretize(dt_scale)
@@ -416,34 +413,3 @@ class S4D(SequenceLayer):
         )
         y = y + self.D * u
         return ops.cast(y, out_dtype), x
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "d_state": self.d_state,
-                "dt_min": self.dt_min,
-                "dt_max": self.dt_max,
-                "init": self.init,
-                "discretization": self.discretization,
-                "bidirectional": self.bidirectional,
-                "freq_scale": self.freq_scale,
-                "sobolev_order": self.sobolev_order,
-                "trainable_sobolev": self.trainable_sobolev,
-                "dt_scale": self.dt_scale,
-                "dropout": self.dropout,
-                "C_initializer": keras.initializers.serialize(
-                    self.C_initializer
-                ),
-                "D_initializer": keras.initializers.serialize(
-                    self.D_initializer
-                ),
-                "C_regularizer": keras.regularizers.serialize(
-                    self.C_regularizer
-                ),
-                "D_regularizer": keras.regularizers.serialize(
-                    self.D_regularizer
-                ),
-            }
-        )
-        return config

@@ -45,6 +45,8 @@ class S4DBlock(ResidualBlock):
 
     channel_dropout = True  # the S4D reference's DropoutNd, tied over time
 
+    config_arguments = ("d_state", "activation")
+
     def __init__(
         self,
         d_state=64,
@@ -62,9 +64,7 @@ class S4DBlock(ResidualBlock):
             **kwargs,
         )
         self.d_state = self.s4d.d_state
-        # The validated (plain Python) values, for get_config.
-        s4d_config = self.s4d.get_config()
-        self.s4d_kwargs = {key: s4d_config[key] for key in kwargs}
+        self.keep_mixer_arguments(self.s4d, kwargs)
 
     def build_mixer(self, input_shape):
         self.s4d.build(input_shape)
@@ -91,14 +91,3 @@ class S4DBlock(ResidualBlock):
     def mix_step(self, x_t, state, dt_scale=None):
         x_t, state = self.s4d.step(x_t, state, dt_scale)
         return self._glu(self.activation(x_t)), state
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "d_state": self.d_state,
-                "activation": keras.activations.serialize(self.activation),
-                **self.s4d_kwargs,
-            }
-        )
-        return config

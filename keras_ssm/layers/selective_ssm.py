@@ -173,9 +173,21 @@ class SelectiveSSM(SequenceLayer):
 
     >>> layer = keras_ssm.layers.SelectiveSSM(d_state=16)
     >>> y = layer(keras.random.normal((2, 128, 32)))  # (2, 128, 32)
-    >>> state = layer.get_initial_state(2)
-    >>> y_t, state = layer.step(keras.random.normal((2, 32)), state)
     """
+
+    config_arguments = (
+        "d_state",
+        "dt_rank",
+        "dt_min",
+        "dt_max",
+        "dt_init_floor",
+        "dt_scale",
+        "scan_method",
+        "chunk_size",
+        "kernel_initializer",
+        "kernel_regularizer",
+        "selection_norm_epsilon",
+    )
 
     def __init__(
         self,
@@ -398,8 +410,7 @@ class SelectiveSSM(SequenceLayer):
         Returns:
             `(outputs_t, new_state)`, outputs of shape `(batch, d_inner)`.
         """
-        self._require_built()
-        self._check_step_shape(inputs_t, self.d_inner)
+        self._check_step_inputs(inputs_t)
         x = ops.cast(inputs_t, self.compute_dtype)
         dt, B, C = self.selection(x, dt_scale)
         u = ops.cast(x, "float32")
@@ -407,26 +418,3 @@ class SelectiveSSM(SequenceLayer):
         state = decay * state + (dt * u)[..., None] * B[:, None, :]
         y = ops.sum(state * C[:, None, :], axis=-1) + u * self.D_skip
         return ops.cast(y, self.compute_dtype), state
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "d_state": self.d_state,
-                "dt_rank": self.dt_rank,
-                "dt_min": self.dt_min,
-                "dt_max": self.dt_max,
-                "dt_init_floor": self.dt_init_floor,
-                "dt_scale": self.dt_scale,
-                "scan_method": self.scan_method,
-                "chunk_size": self.chunk_size,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
-                "selection_norm_epsilon": self.selection_norm_epsilon,
-            }
-        )
-        return config

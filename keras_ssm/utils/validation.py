@@ -170,9 +170,21 @@ def check_choice(name, value, choices):
     return str(value)
 
 
+def check_fraction(name, value):
+    """A fraction of a whole that keeps some of it: a float in [0, 1)."""
+    return check_float(name, value, minimum=0.0, maximum=1.0, max_open=True)
+
+
+def check_open_unit(name, value):
+    """A float strictly between 0 and 1, e.g. a radius inside the unit disk."""
+    return check_float(
+        name, value, minimum=0.0, maximum=1.0, min_open=True, max_open=True
+    )
+
+
 def check_dropout(name, value):
     """A dropout rate: a float in [0, 1)."""
-    return check_float(name, value, minimum=0.0, maximum=1.0, max_open=True)
+    return check_fraction(name, value)
 
 
 def _check_keras_object(name, value, module, kind):

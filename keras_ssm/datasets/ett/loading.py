@@ -154,15 +154,15 @@ def load_forecasting_data(
         name,
         features,
         target,
-        input_size,
-        h,
-        batch_size,
-        data_dir,
-        cache_dir,
-        download,
-        path,
-        seed,
+        input_size=input_size,
+        h=h,
         horizon_name="h",
+        batch_size=batch_size,
+        seed=seed,
+        path=path,
+        data_dir=data_dir,
+        cache_dir=cache_dir,
+        download=download,
     )
 
 
@@ -170,22 +170,25 @@ def _load(
     name,
     features,
     target,
+    *,
     input_size,
     h,
-    batch_size,
-    data_dir,
-    cache_dir,
-    download,
-    path,
-    seed,
     horizon_name,
+    batch_size=32,
+    seed=0,
+    path=None,
+    **source,
 ):
-    """`load_forecasting_data`; errors call the horizon `horizon_name`."""
+    """`load_forecasting_data`; errors call the horizon `horizon_name`.
+
+    `source` holds the `data_dir`, `cache_dir` and `download` arguments of
+    `resolve_csv`, which finds the CSV unless `path` is given.
+    """
     input_size = check_int("input_size", input_size, minimum=1)
     h = check_int(horizon_name, h, minimum=1)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     seed = check_int("seed", seed, minimum=0)
-    path = path or resolve_csv(name, data_dir, cache_dir, download)
+    path = path or resolve_csv(name, **source)
     columns, values = read_series_csv(path)
     values, target_columns = select_features(columns, values, features, target)
     if features == "S":
@@ -280,13 +283,9 @@ def load_data(
         target,
         input_size=input_size,
         h=horizon,
-        batch_size=32,
-        data_dir=data_dir,
-        cache_dir=None,
-        download=download,
-        path=None,
-        seed=0,
         horizon_name="horizon",
+        data_dir=data_dir,
+        download=download,
     )
     return (
         data.train.arrays(),
