@@ -110,9 +110,11 @@ BAD = [
     ("ETSMLPBlock", {"intermediate_dim": True}, T, "intermediate_dim"),
     (
         "ETSMLPBlock",
+        # The deprecated name is renamed first (with a warning), then
+        # checked under the current name; an explicit None is no value.
         {"intermediate_dim": None, "hidden_dim": True},
         T,
-        "hidden_dim",
+        "intermediate_dim",
     ),
     ("ETSMLPBlock", {"gated": "no"}, T, "gated"),
     ("ETSMLPBlock", {"norm": "group"}, V, "norm"),

@@ -41,12 +41,15 @@ def rename_arguments(arguments, renames, owner, stacklevel=2):
         A new dict, the values under their current names.
 
     Raises:
-        ValueError: when an argument is given under both names.
+        ValueError: when an argument is given under both names (an
+            explicit None under the current name counts as not given).
     """
     arguments = dict(arguments)
     for old, new in renames.items():
         if old not in arguments:
             continue
+        if arguments.get(new, None) is None:
+            arguments.pop(new, None)  # an explicit None gives no value
         if new in arguments:
             raise ValueError(
                 f"{owner} got both `{new}` and its deprecated name `{old}`; "
@@ -85,7 +88,7 @@ def deprecated_arguments(**renames):
         def wrapper(self, *args, **kwargs):
             if any(old in kwargs for old in renames):
                 # Positional arguments count as given under their names.
-                given = dict.fromkeys(parameters[: len(args)])
+                given = dict(zip(parameters, args))
                 given.update(kwargs)
                 given = rename_arguments(
                     given, renames, type(self).__name__, stacklevel=2
