@@ -316,7 +316,7 @@ class SelectiveSSM(SequenceLayer):
         if self._is_empty(x):
             return x
         return self._unless_empty_at_run_time(
-            x, lambda: self._selective(x, mask, dt_scale)
+            x, lambda: self._selective(x, mask, dt_scale)[0]
         )
 
     def scan(self, inputs, mask=None, dt_scale=None, return_final_state=False):
@@ -337,10 +337,10 @@ class SelectiveSSM(SequenceLayer):
         if not return_final_state:
             return self(inputs, mask=mask, dt_scale=dt_scale)
         x = self.apply_mask(self._cast_inputs(inputs), mask)
-        return self._selective(x, mask, dt_scale, return_final_state=True)
+        return self._selective(x, mask, dt_scale)
 
-    def _selective(self, x, mask, dt_scale, return_final_state=False):
-        """The layer's output for masked inputs `x` of a nonzero length."""
+    def _selective(self, x, mask, dt_scale):
+        """`(y, final state)` for masked inputs `x` of a nonzero length."""
         dt, B, C = self.selection(x, dt_scale)
         if mask is not None:
             dt = self.apply_mask(dt, mask)  # dt = 0: the state passes through
@@ -349,17 +349,20 @@ class SelectiveSSM(SequenceLayer):
             u
         )
         if fused:
-            y = self._fused_scan(u, dt, B, C, return_final_state)
+            y, state = self._fused_scan(u, dt, B, C)
         else:
             method = "auto" if self.scan_method == "fused" else self.scan_method
-            y = self._scan(u, dt, B, C, method, return_final_state)
-        y, state = y if return_final_state else (y, None)
-        y = self.apply_mask(ops.cast(y, self.compute_dtype), mask)
-        return (y, state) if return_final_state else y
+            y, state = self._scan(u, dt, B, C, method)
+        return self.apply_mask(ops.cast(y, self.compute_dtype), mask), state
 
-    def _scan(self, u, dt, B, C, method, return_final_state=False):
-        """y = C h + D u with h_t = exp(dt_t A) h_{t-1} + dt_t B_t u_t."""
-        y = selective_scan(
+    def _scan(self, u, dt, B, C, method):
+        """`(y, h_last)`: y = C h + D u, h_t = exp(dt A) h_{t-1} + dt B u.
+
+        The final state is a by-product of every scan path (the last step
+        of the states, or the streaming scan's carry), so it is always
+        returned; `call` drops it.
+        """
+        y, state = selective_scan(
             u,
             dt,
             self.A(),
@@ -367,17 +370,15 @@ class SelectiveSSM(SequenceLayer):
             C,
             method=method,
             chunk_size=self.chunk_size,
-            return_final_state=return_final_state,
+            return_final_state=True,
         )
-        y, state = y if return_final_state else (y, None)
-        y = y + u * self.D_skip
-        return (y, state) if return_final_state else y
+        return y + u * self.D_skip, state
 
-    def _fused_scan(self, u, dt, B, C, return_final_state=False):
+    def _fused_scan(self, u, dt, B, C):
         """mamba_ssm's CUDA selective scan on (batch, channels, length)."""
         from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
 
-        out = selective_scan_fn(
+        y, state = selective_scan_fn(
             u.transpose(1, 2).contiguous(),
             dt.transpose(1, 2).contiguous(),
             self.A(),
@@ -385,11 +386,9 @@ class SelectiveSSM(SequenceLayer):
             C.transpose(1, 2).contiguous(),
             ops.convert_to_tensor(self.D_skip),
             delta_softplus=False,
-            return_last_state=return_final_state,
+            return_last_state=True,
         )
-        if return_final_state:
-            return out[0].transpose(1, 2), out[1].float()
-        return out.transpose(1, 2)
+        return y.transpose(1, 2), state.float()
 
     # -- recurrent mode ------------------------------------------------------
 
