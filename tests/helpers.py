@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -144,6 +145,36 @@ def run_python(args, env, timeout=600):
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return result
+
+
+def rotation():
+    """This CI run's rotation: `KERAS_SSM_ROTATION`, else the UTC day number."""
+    value = os.environ.get("KERAS_SSM_ROTATION")
+    return int(value) if value else int(time.time() // 86400)
+
+
+def rotated(offset, reason="slow"):
+    """Runs a slow end-to-end test under one backend per CI run, in rotation.
+
+    The test runs under `BACKENDS[(offset + rotation()) % 3]`, so every
+    backend runs it within three days (three CI runs a day apart), while
+    the fast tests of the same code run under all three every time.
+    `KERAS_SSM_ALL_BACKENDS=1` runs it under every backend.
+
+    Args:
+        offset: spreads the rotated tests over the backends of one run.
+        reason: what makes the test slow (shown in the skip message).
+    """
+    chosen = BACKENDS[(offset + rotation()) % len(BACKENDS)]
+    current = os.environ.get("KERAS_BACKEND", "tensorflow")
+    run_all = os.environ.get("KERAS_SSM_ALL_BACKENDS") == "1" or (
+        # The name the experiments' rotation was first documented under.
+        os.environ.get("KERAS_SSM_EXPERIMENTS_ALL_BACKENDS") == "1"
+    )
+    return pytest.mark.skipif(
+        not run_all and current != chosen,
+        reason=f"{reason}: this run's rotation gives it to {chosen}",
+    )
 
 
 def other_backend():

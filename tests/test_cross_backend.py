@@ -17,6 +17,7 @@ import pytest
 from keras_ssm.models import SSMClassifier
 from keras_ssm.models import SSMForecaster
 from tests.helpers import other_backend
+from tests.helpers import rotated
 from tests.helpers import run_python
 from tests.helpers import to_numpy
 
@@ -169,6 +170,7 @@ def _save_models(folder):
 
 
 @pytest.mark.slow  # a subprocess imports another backend
+@rotated(1, "a subprocess imports the next backend")
 def test_weights_and_preset_folders_move_between_backends(tmp_path):
     folder = str(tmp_path)
     _save_models(folder)

@@ -3,12 +3,12 @@
 import json
 import math
 import os
-import time
 
 import numpy as np
 import pytest
 
 from applications.experiments import common
+from tests.helpers import rotated
 
 DATA = os.environ.get("KERAS_SSM_DATA", "/work/shared/data")
 HAS_FASHION = os.path.isdir(os.path.join(DATA, "fashion-mnist"))
@@ -59,34 +59,6 @@ def check_outputs(output_dir):
     with open(os.path.join(output_dir, "result.md")) as f:
         assert "## Verdicts" in f.read()
     return result
-
-
-BACKENDS = ("jax", "tensorflow", "torch")
-
-
-def rotation():
-    """This run's rotation: `KERAS_SSM_ROTATION`, else the UTC day number."""
-    value = os.environ.get("KERAS_SSM_ROTATION")
-    return int(value) if value else int(time.time() // 86400)
-
-
-def rotated(offset):
-    """Runs a slow quick mode under one backend per CI run, in rotation.
-
-    The quick modes train small models end to end; together they took
-    minutes per backend. Each runs under `BACKENDS[(offset + rotation()) %
-    3]`, so every backend runs every quick mode within three days, while
-    the experiments' fast tests (statistics, outputs, parsing) and the
-    layers they use run under all three every time.
-    `KERAS_SSM_EXPERIMENTS_ALL_BACKENDS=1` runs each under every backend.
-    """
-    chosen = BACKENDS[(offset + rotation()) % len(BACKENDS)]
-    current = os.environ.get("KERAS_BACKEND", "tensorflow")
-    run_all = os.environ.get("KERAS_SSM_EXPERIMENTS_ALL_BACKENDS") == "1"
-    return pytest.mark.skipif(
-        not run_all and current != chosen,
-        reason=f"this run's rotation gives this quick mode to {chosen}",
-    )
 
 
 def run_quick(tmp_path, name, *argv, module=None):

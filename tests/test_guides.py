@@ -30,7 +30,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # uses are tested under all three elsewhere); KERAS_SSM_GUIDES_ALL_BACKENDS=1
 # runs every guide under every backend.
 GUIDE_BACKEND = {
-    "getting_started": "jax",
+    "getting_started": "torch",
     "long_range_arena": "torch",
     "forecasting_etth1": "tensorflow",
     "frequency_bias": "torch",

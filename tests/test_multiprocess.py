@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from tests import multiprocess_worker
+from tests.helpers import rotated
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = os.path.join(ROOT, "tests", "multiprocess_worker.py")
@@ -193,6 +194,7 @@ DEAD_PEER_MESSAGES = re.compile(
 
 
 @pytest.mark.slow
+@rotated(2, "two processes wait out a dead peer")
 def test_a_dead_process_fails_the_run_with_a_message(tmp_path):
     backend = keras.backend.backend()
     codes, output = run_two_processes(backend, tmp_path, ["--die-rank", "1"])

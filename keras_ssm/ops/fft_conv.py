@@ -1,5 +1,6 @@
 """Long convolutions through the FFT, the training path of every SSM layer."""
 
+import keras
 from keras import ops
 
 
@@ -101,6 +102,9 @@ def fft_conv(inputs, kernel, kernel_backward=None, spectral_filter=None):
             # Backward tap j at position (2 L + 2) - 1 - j.
             flipped = ops.flip(kernel_backward, axis=-1)
             k = ops.concatenate([k, gap, flipped], axis=-1)
+    y = native_fft_product(u, k, fft_length, spectral_filter)
+    if y is not None:
+        return ops.cast(ops.transpose(y[..., :length], (0, 2, 1)), out_dtype)
     u_re, u_im = ops.rfft(u, fft_length=fft_length)
     k_re, k_im = ops.rfft(k, fft_length=fft_length)
     if spectral_filter is not None:
@@ -114,6 +118,47 @@ def fft_conv(inputs, kernel, kernel_backward=None, spectral_filter=None):
     # Without a length, irfft returns 2 (bins - 1): the padded length.
     y = ops.irfft((y_re, y_im), fft_length=fft_length)[..., :length]
     return ops.cast(ops.transpose(y, (0, 2, 1)), out_dtype)
+
+
+def native_fft_product(u, k, fft_length, spectral_filter=None):
+    """irfft(rfft(u) * rfft(k)) in the backend's complex64, or None.
+
+    The fast path of `fft_conv` on PyTorch and JAX, which have complex
+    tensors: each spectral product (and its gradient) is one complex
+    multiplication, where the portable path multiplies (real, imaginary)
+    pairs, four real products and their backward. On a CPU that halves an
+    S4D layer's training step at length 4096. The formula, the float32
+    precision and the padding are the same; TensorFlow (whose complex
+    products are no faster) and unknown lengths take the portable path.
+
+    Args:
+        u: float32 tensor `(batch, channels, length)`.
+        k: float32 kernel `(channels, n)`, `n <= fft_length`.
+        fft_length: the FFT length (an int), or None.
+        spectral_filter: optional callable `num_bins -> (channels | 1,
+            num_bins)` real gain on the kernel's spectrum.
+
+    Returns:
+        The circular convolution `(batch, channels, fft_length)` in
+        float32, or None where the backend has no fast path.
+    """
+    backend = keras.backend.backend()
+    if fft_length is None or backend not in ("torch", "jax"):
+        return None
+    if backend == "torch":
+        import torch
+
+        fft = torch.fft
+    else:
+        import jax.numpy as jnp
+
+        fft = jnp.fft
+    u_f = fft.rfft(u, n=fft_length)
+    k_f = fft.rfft(k, n=fft_length)
+    if spectral_filter is not None:
+        gain = ops.cast(spectral_filter(k_f.shape[-1]), "float32")
+        k_f = k_f * ops.convert_to_tensor(gain)
+    return fft.irfft(u_f * k_f, n=fft_length)
 
 
 def _direct_conv(inputs, kernel, kernel_backward, spectral_filter):
