@@ -184,7 +184,8 @@ class SSMCausalLMBackbone(ArgumentConfig, keras.Model):
             # product of the (vocabulary, hidden) rows by the hidden
             # states' columns takes about half the time of hidden @
             # rows^T on a CPU (17 ms against 38 ms at mamba-130m's
-            # 50280 x 768, batch 8). Same products, same sums.
+            # 50280 x 768, batch 8). The same products; only the order of
+            # the float32 sums may differ.
             rows = ops.cast(self._head_rows(), hidden.dtype)
             return ops.transpose(ops.matmul(rows, ops.transpose(hidden)))
         if self.lm_head is not None:

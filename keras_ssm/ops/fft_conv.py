@@ -126,10 +126,11 @@ def native_fft_product(u, k, fft_length, spectral_filter=None):
     The fast path of `fft_conv` on PyTorch and JAX, which have complex
     tensors: each spectral product (and its gradient) is one complex
     multiplication, where the portable path multiplies (real, imaginary)
-    pairs, four real products and their backward. On a CPU that halves an
-    S4D layer's training step at length 4096. The formula, the float32
-    precision and the padding are the same; TensorFlow (whose complex
-    products are no faster) and unknown lengths take the portable path.
+    pairs, four real products and their backward. On a 2-core CPU that
+    makes an S4D layer's training step at length 4096 about 1.4x
+    (PyTorch) and 1.75x (JAX) faster. The formula, the float32 precision
+    and the padding are the same; TensorFlow and unknown lengths take the
+    portable path.
 
     Args:
         u: float32 tensor `(batch, channels, length)`.
