@@ -133,6 +133,7 @@ def run_two_processes(backend, output_dir, extra_args=(), command=None):
 
 
 @pytest.mark.slow
+@rotated(2, "two CLI processes start and train")
 def test_the_cli_console_shows_one_header_and_one_result(tmp_path):
     backend = keras.backend.backend()
     command = [
@@ -166,6 +167,7 @@ def one_process_reference():
 
 
 @pytest.mark.slow
+@rotated(1, "two processes train against a one-process run")
 def test_two_processes_match_one_process(tmp_path, one_process_reference):
     backend = keras.backend.backend()
     codes, output = run_two_processes(backend, tmp_path)
