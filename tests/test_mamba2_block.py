@@ -12,6 +12,7 @@ from tests.helpers import assert_padding_is_ignored
 from tests.helpers import assert_refuses_bad_shapes
 from tests.helpers import assert_save_load_roundtrip
 from tests.helpers import fit_induction_heads
+from tests.helpers import rotated
 from tests.helpers import run_steps
 from tests.helpers import to_numpy
 from tests.test_selective_ssm import layer_gradients
@@ -274,6 +275,7 @@ def test_bad_shapes_and_unbuilt_step_raise():
 
 
 @pytest.mark.slow
+@rotated(2, "trains until the task is learned")
 def test_learns_induction_heads():
     """One small block recalls the token after a marker (chance: 1/6).
 

@@ -11,6 +11,7 @@ from tests.helpers import assert_padding_is_ignored
 from tests.helpers import assert_refuses_bad_shapes
 from tests.helpers import assert_save_load_roundtrip
 from tests.helpers import fit_induction_heads
+from tests.helpers import rotated
 from tests.helpers import run_steps
 from tests.helpers import to_numpy
 from tests.test_selective_ssm import reference_selective_ssm
@@ -188,6 +189,7 @@ def test_bad_arguments_and_shapes_raise():
 
 
 @pytest.mark.slow
+@rotated(0, "trains until the task is learned")
 def test_learns_induction_heads():
     """Two small blocks solve induction heads under `model.fit` (auto jit)."""
     history = fit_induction_heads(
