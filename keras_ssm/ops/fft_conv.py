@@ -103,8 +103,15 @@ def fft_conv(inputs, kernel, kernel_backward=None, spectral_filter=None):
             flipped = ops.flip(kernel_backward, axis=-1)
             k = ops.concatenate([k, gap, flipped], axis=-1)
     y = native_fft_product(u, k, fft_length, spectral_filter)
-    if y is not None:
-        return ops.cast(ops.transpose(y[..., :length], (0, 2, 1)), out_dtype)
+    if y is None:
+        y = _pair_fft_product(u, k, fft_length, spectral_filter)
+    # Without a length, irfft returns 2 (bins - 1): the padded length.
+    y = y[..., :length]
+    return ops.cast(ops.transpose(y, (0, 2, 1)), out_dtype)
+
+
+def _pair_fft_product(u, k, fft_length, spectral_filter):
+    """`native_fft_product` with (real, imaginary) pairs: any backend."""
     u_re, u_im = ops.rfft(u, fft_length=fft_length)
     k_re, k_im = ops.rfft(k, fft_length=fft_length)
     if spectral_filter is not None:
@@ -115,9 +122,7 @@ def fft_conv(inputs, kernel, kernel_backward=None, spectral_filter=None):
         k_re, k_im = k_re * gain, k_im * gain
     y_re = u_re * k_re - u_im * k_im
     y_im = u_re * k_im + u_im * k_re
-    # Without a length, irfft returns 2 (bins - 1): the padded length.
-    y = ops.irfft((y_re, y_im), fft_length=fft_length)[..., :length]
-    return ops.cast(ops.transpose(y, (0, 2, 1)), out_dtype)
+    return ops.irfft((y_re, y_im), fft_length=fft_length)
 
 
 def native_fft_product(u, k, fft_length, spectral_filter=None):
@@ -157,8 +162,7 @@ def native_fft_product(u, k, fft_length, spectral_filter=None):
     u_f = fft.rfft(u, n=fft_length)
     k_f = fft.rfft(k, n=fft_length)
     if spectral_filter is not None:
-        gain = ops.cast(spectral_filter(k_f.shape[-1]), "float32")
-        k_f = k_f * ops.convert_to_tensor(gain)
+        k_f = k_f * ops.cast(spectral_filter(k_f.shape[-1]), "float32")
     return fft.irfft(u_f * k_f, n=fft_length)
 
 
