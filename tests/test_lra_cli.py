@@ -93,6 +93,23 @@ def test_cli_leaves_a_preset_folder_that_evaluates_alone(tmp_path, capsys):
         )
 
 
+def test_cli_trains_for_a_time_budget_and_leaves_it_finished(tmp_path, capsys):
+    run = tmp_path / "run"
+    cli.main(_args(run, "--time-budget", "2", "--max-train", "64"))
+    out = capsys.readouterr().out
+    assert "2s of training." in out.splitlines()[0]  # the plan, in the header
+    with open(run / "result.json") as f:
+        result = json.load(f)
+    assert result["time_budget_seconds"] == 2.0 and result["stopped_early"]
+    assert 2.0 <= result["train_seconds"] < 60
+    assert result["epochs_run"] == len(result["history"]["learning_rate"])
+    # The last rate is the schedule's end: 1% of the peak.
+    peak = result["training_config"]["learning_rate"]
+    assert result["history"]["learning_rate"][-1] < 0.5 * peak
+    cli.main(_args(run, "--time-budget", "2", "--resume"))
+    assert "left untouched" in capsys.readouterr().out
+
+
 def test_cli_rejects_unknown_choices(tmp_path):
     with pytest.raises(SystemExit):
         cli.main(_args(tmp_path, "--model", "lstm"))
@@ -123,6 +140,7 @@ def test_backend_flag_works_from_a_fresh_process():
         ("--batch-size", "-4", "must be >= 1"),
         ("--max-length", "-5", "must be >= 1"),
         ("--depth", "x", "integer"),
+        ("--time-budget", "-1", "must be >= 0"),
     ],
 )
 def test_cli_refuses_bad_values_when_parsing(flag, value, message, capsys):

@@ -511,13 +511,16 @@ def errorbars(axes, positions, stats, **kwargs):
     )
 
 
-def fit_preset(model, training_settings, x, y, **fit_kwargs):
+def fit_preset(model, training_settings, x, y, budget=None, **fit_kwargs):
     """Compile a task model with a preset's training settings and fit it.
 
     The learning-rate schedule spans `training_settings["epochs"]` epochs of
     ceil(len(y) / batch_size) steps, the same count `fit` takes, so the
-    schedule ends with the last batch. A diverged run is not stopped: the
-    experiments record it as it is.
+    schedule ends with the last batch. With a `budget` (an
+    `applications.common.time_budget.WallClockBudget` made from the same
+    settings) the schedule spans the budget's seconds instead, and the
+    epochs are only a cap. A diverged run is not stopped: the experiments
+    record it as it is.
 
     Args:
         model: an `SSMClassifier` (or any model with `compile_from_preset`).
@@ -525,6 +528,8 @@ def fit_preset(model, training_settings, x, y, **fit_kwargs):
             `epochs`, ...).
         x: training inputs.
         y: training targets.
+        budget: optional `WallClockBudget` that drives the rate and ends
+            training.
         **fit_kwargs: passed to `applications.common.fitting.fit` (e.g.
             `validation_data`, `callbacks`).
 
@@ -535,8 +540,16 @@ def fit_preset(model, training_settings, x, y, **fit_kwargs):
 
         history, seconds = fit_preset(model, training, x_train, y_train)
     """
+    from applications.common import time_budget
+
     batch_size = training_settings["batch_size"]
     epochs = training_settings["epochs"]
+    callbacks = list(fit_kwargs.pop("callbacks", ()))
+    if budget is not None:
+        training_settings = time_budget.budget_compile_settings(
+            training_settings
+        )
+        callbacks.append(budget)
     model.compile_from_preset(
         training_settings,
         steps_per_epoch=-(-len(y) // batch_size),
@@ -546,6 +559,7 @@ def fit_preset(model, training_settings, x, y, **fit_kwargs):
         model,
         (x, y),
         epochs=epochs,
+        callbacks=callbacks,
         batch_size=batch_size,
         verbose=0,
         stop_on_nan=False,

@@ -20,6 +20,10 @@ import sys
 from applications.common import training
 from applications.common.arguments import add_renamed_option
 
+# Under a wall-clock budget the clock ends training; the epoch count only
+# has to be out of reach.
+BUDGET_EPOCH_CAP = 1000
+
 
 def parse_args(argv=None):
     """The CLI options (shared training options plus the LRA ones)."""
@@ -84,6 +88,16 @@ def parse_args(argv=None):
         "curv_contour_length_* folder; Retrieval: the tsv_data folder).",
     )
     parser.add_argument(
+        "--time-budget",
+        type=training.nonnegative_float,
+        default=None,
+        metavar="SECONDS",
+        help="Train for this wall-clock time, with the learning-rate "
+        "schedule spread over it (default: the preset's budget, 300 s for "
+        "the ListOps cpu presets; none when --epochs is given). 0 turns it "
+        "off; with --epochs as well, the epochs are a cap.",
+    )
+    parser.add_argument(
         "--evaluate-preset",
         default=None,
         metavar="FOLDER",
@@ -112,7 +126,10 @@ def main(argv=None):
 
     import keras
 
+    from applications.common import time_budget
+    from applications.common.checkpoints import earlier_progress
     from applications.lra import tasks
+    from keras_ssm import distribute
     from keras_ssm.models import SSMBackbone
     from keras_ssm.models import SSMClassifier
     from keras_ssm.models.recipes import scale_backbone_config
@@ -163,11 +180,17 @@ def main(argv=None):
         lipschitz_normalize=args.lipschitz_normalize,
     )
 
-    if args.resume and paths.is_finished(train_cfg["epochs"]):
+    budget = time_budget.resolve_budget(
+        args.time_budget, args.epochs, train_cfg, distribute.process_count()
+    )
+    epochs = train_cfg["epochs"]
+    if budget:  # the clock ends the run; epochs are only a cap
+        epochs = args.epochs or BUDGET_EPOCH_CAP
+    if args.resume and paths.is_finished(epochs):
         training.say(
-            f"{output_dir} holds a finished run of {train_cfg['epochs']} "
-            "epochs (result.json); it is left untouched. Ask for more "
-            "--epochs to continue it, or drop --resume to train it again."
+            f"{output_dir} holds a finished run (result.json); it is left "
+            "untouched. Ask for more --epochs (or --time-budget) to continue "
+            "it, or drop --resume to train it again."
         )
         return training.read_json(paths.result).get("test_accuracy")
     splits = tasks.load_task_data(data_cfg, seed=args.seed)
@@ -191,10 +214,13 @@ def main(argv=None):
     num_train = len(y_train)
     batch_size = train_cfg["batch_size"]
     steps = args.steps_per_epoch or -(-num_train // batch_size)
+    plan = f"{epochs} epochs"
+    if budget:
+        plan = f"{training.format_seconds(budget)} of training"
     training.say(
         f"Task {args.task} ({num_train} train / {len(y_val)} validation / "
         f"{len(y_test)} test, length {length}), model {args.model}, preset "
-        f"{args.preset}, backend {keras.backend.backend()}."
+        f"{args.preset}, backend {keras.backend.backend()}, {plan}."
     )
 
     if args.evaluate_preset:
@@ -205,14 +231,24 @@ def main(argv=None):
         model = SSMClassifier(
             backbone, **{k: v for k, v in model_cfg.items() if k != "backbone"}
         )
+        callbacks, compile_cfg = [], train_cfg
+        if budget:
+            compile_cfg = time_budget.budget_compile_settings(train_cfg)
+            spent = 0.0
+            if args.resume:
+                spent = earlier_progress(paths)[1]
+            callbacks.append(
+                time_budget.WallClockBudget(budget, train_cfg, elapsed=spent)
+            )
         model.compile_from_preset(
-            train_cfg, steps_per_epoch=steps, epochs=train_cfg["epochs"]
+            compile_cfg, steps_per_epoch=steps, epochs=epochs
         )
         history, seconds = training.fit(
             model,
             (x_train, y_train),
             validation_data=(x_val, y_val),
-            epochs=train_cfg["epochs"],
+            epochs=epochs,
+            callbacks=callbacks,
             paths=paths,
             resume=args.resume,
             steps_per_epoch=args.steps_per_epoch,
@@ -234,7 +270,8 @@ def main(argv=None):
     training.say(
         f"Test accuracy: {test_accuracy:.4f} (loss {test_loss:.4f}; "
         f"majority class {majority:.4f}) after "
-        f"{training.format_seconds(seconds)} of training."
+        f"{training.format_seconds(seconds)} of training "
+        f"({len(history.get('loss', []))} epochs)."
     )
     training.write_result(
         paths.result,
@@ -254,6 +291,8 @@ def main(argv=None):
             "test_loss": test_loss,
             "majority_class_accuracy": majority,
             "train_seconds": seconds,
+            "time_budget_seconds": budget,
+            "stopped_early": bool(callbacks and callbacks[0].exhausted),
             "epochs_run": len(history.get("loss", [])),
             "history": history,
             "preset_folder": preset_dir,
